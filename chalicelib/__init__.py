@@ -1,0 +1,1 @@
+"""fabu: the serverless release platform's logic (everything app.py wires)."""

@@ -1,0 +1,25 @@
+"""Lazily created, cached boto3 clients.
+
+Clients are built on first use, never at import time: that keeps cold starts short and lets moto
+take over in tests. The endpoint comes only from ``AWS_ENDPOINT_URL`` (honoured by botocore), so
+AWS, moto's server and LocalStack differ by one environment variable and no code path.
+"""
+import functools
+
+import boto3
+from botocore.config import Config
+
+_CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5,
+                 read_timeout=30)
+
+
+@functools.lru_cache(maxsize=None)
+def client(service, region=None):
+    from chalicelib import config
+    return boto3.session.Session().client(service, region_name=region or config.region(),
+                                          config=_CONFIG)
+
+
+def reset():
+    """Forget cached clients (tests switch endpoints between runs)."""
+    client.cache_clear()

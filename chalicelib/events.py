@@ -1,0 +1,70 @@
+"""The event log: every transition (who, what, when) as one item, read by UI, notices, reports.
+
+``record`` writes one ``Event`` and returns it as plain data. Event kinds are dotted names
+(``project.created``, ``rollout.wave_started``, ``host.failed``); ``detail`` is a small JSON
+object. Retention is DynamoDB TTL (``FABU_EVENT_TTL_DAYS``, default 90). A hook list lets the
+notification layer forward events without the writers knowing about it.
+"""
+import base64
+import datetime
+import json
+import secrets
+
+from chalicelib import config
+from chalicelib.errors import ValidationError
+from chalicelib.models import Event, utcnow
+
+#: Callables ``hook(event_dict)`` run after each event is stored (e.g. enqueue a notification).
+HOOKS = []
+
+
+def _sort_key(moment):
+    return "%s#%s" % (moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), secrets.token_hex(4))
+
+
+def to_dict(event):
+    return {"project": event.scope, "id": event.sk, "kind": event.kind, "actor": event.actor,
+            "host": event.host, "message": event.message, "detail": event.detail or {},
+            "at": event.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+
+
+def record(project, kind, actor=None, detail=None, *, host=None, message=None, at=None):
+    """Store one event of ``project`` and hand it to the hooks; return it as a dict."""
+    moment = at or utcnow()
+    event = Event(project, _sort_key(moment), day=moment.strftime("%Y-%m-%d"), kind=kind,
+                  actor=actor, host=host, message=message, detail=detail or {}, at=moment,
+                  expires_at=moment + datetime.timedelta(days=config.event_ttl_days()))
+    event.save(Event.sk.does_not_exist())
+    data = to_dict(event)
+    for hook in HOOKS:
+        hook(data)
+    return data
+
+
+def _encode_cursor(key):
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor):
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(key, dict):
+            raise ValueError(cursor)
+        return key
+    except ValueError:
+        raise ValidationError("bad cursor: pass the next_cursor of the previous page",
+                              {"cursor": "is not a cursor this API issued"}) from None
+
+
+def page(project, *, limit=50, cursor=None, since=None, newest_first=True):
+    """One page of a project's events: ``(events, next_cursor or None)``. One Query."""
+    condition = None
+    if since is not None:
+        condition = Event.sk >= since.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    start = _decode_cursor(cursor) if cursor else None
+    result = Event.query(project, condition, scan_index_forward=not newest_first, limit=limit,
+                         last_evaluated_key=start, page_size=limit)
+    items = [to_dict(e) for e in result]
+    nxt = result.last_evaluated_key
+    return items, (_encode_cursor(nxt) if nxt else None)

@@ -1,0 +1,228 @@
+"""PynamoDB models of fabu's state, and the access pattern each table serves.
+
+Table names are ``<FABU_PREFIX>-<FABU_STAGE>-<suffix>`` (see ``chalicelib.config``), matching
+``infra/resources.json``; nothing here creates tables (``infra`` does). ``Meta.host`` is never set:
+``AWS_ENDPOINT_URL`` alone points botocore (and so PynamoDB) at AWS, moto or LocalStack.
+
+Access patterns (no request path or scheduled job scans a table):
+
+* ``Project``  get by id; list = Query on ``list-index`` (``list_pk = "project"``, sorted by id);
+  projects with a scheduled update due = Query on the sparse ``due-index`` (``due_at <= now``).
+* ``Release``  a project's releases = Query on the project partition; one release = GetItem.
+* ``Rollout``  a project's rollouts = Query on the project partition (newest first: ids sort by
+  time); the tick finds every active rollout with one Query on the sparse ``active-index``.
+* ``HostState`` one item per (host, project). **A host's poll is one Query on its partition.**
+  A project's hosts, or those of one wave/status = one Query on ``project-index``
+  (``project``, ``wave_key = <wave:03d>#<status>#<host>``, ``begins_with`` on the prefix).
+* ``Event``   a project's timeline = Query on ``scope`` (newest first), TTL ``expires_at``;
+  one day of events across projects (reports) = Query on ``day-index``.
+* ``Report``  per-phase host reports, GetItem/Query by ``deploy_id``; idempotent per
+  (``deploy_id``, ``phase``) through ``attribute_not_exists``; TTL ``expires_at``.
+"""
+import datetime
+
+from pynamodb.attributes import (BooleanAttribute, JSONAttribute, NumberAttribute,
+                                 TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute,
+                                 VersionAttribute)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from chalicelib import config
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _meta(suffix):
+    """A ``Meta`` class for the stage's table ``suffix`` (no host: see the module docstring)."""
+    return type("Meta", (), {"table_name": config.table_name(suffix), "region": config.region(),
+                             "connect_timeout_seconds": 5, "read_timeout_seconds": 15,
+                             "max_retry_attempts": 4})
+
+
+class ProjectListIndex(GlobalSecondaryIndex):
+    """Every project, sorted by id: the paginated list without a scan."""
+    class Meta:
+        index_name = "list-index"
+        projection = KeysOnlyProjection()
+    list_pk = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class ProjectDueIndex(GlobalSecondaryIndex):
+    """Sparse: only projects with a scheduled update (``apply_at``) carry ``due_pk``."""
+    class Meta:
+        index_name = "due-index"
+        projection = KeysOnlyProjection()
+    due_pk = UnicodeAttribute(hash_key=True)
+    due_at = UnicodeAttribute(range_key=True)
+
+
+class Project(Model):
+    """A deployable project: the operator's settings, versioned for optimistic locking.
+
+    ``spec`` is the validated body (version, source, hosts, rollout, ...). ``rev`` is the
+    optimistic lock, exposed to clients as the ``ETag``. ``pending`` holds an update scheduled
+    for ``apply_at``; the rollout engine's state lives in ``Rollout`` so that the engine's
+    writes never make an operator's ETag stale.
+    """
+    Meta = _meta("projects")
+    id = UnicodeAttribute(hash_key=True)
+    list_pk = UnicodeAttribute(default="project")
+    rev = VersionAttribute()
+    spec = JSONAttribute()
+    pending = JSONAttribute(null=True)
+    due_pk = UnicodeAttribute(null=True)
+    due_at = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    created_by = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(default=utcnow)
+    updated_by = UnicodeAttribute(null=True)
+    list_index = ProjectListIndex()
+    due_index = ProjectDueIndex()
+
+
+class Release(Model):
+    """One version of a project and its artifact: ``queued → building → ready | failed``."""
+    Meta = _meta("releases")
+    project = UnicodeAttribute(hash_key=True)
+    version = UnicodeAttribute(range_key=True)
+    state = UnicodeAttribute(default="queued")
+    source = JSONAttribute(null=True)
+    ci_server = UnicodeAttribute(null=True)
+    s3_key = UnicodeAttribute(null=True)
+    sha256 = UnicodeAttribute(null=True)
+    size = NumberAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    build_id = UnicodeAttribute(null=True)
+    attempts = NumberAttribute(default=0)
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    updated_at = UTCDateTimeAttribute(default=utcnow)
+    ready_at = UTCDateTimeAttribute(null=True)
+
+
+class ActiveRolloutIndex(GlobalSecondaryIndex):
+    """Sparse: only rollouts the tick must look at carry ``active_pk``."""
+    class Meta:
+        index_name = "active-index"
+        projection = AllProjection()
+    active_pk = UnicodeAttribute(hash_key=True)
+    project = UnicodeAttribute(range_key=True)
+
+
+class Rollout(Model):
+    """The rollout of one version of a project across its hosts, wave by wave.
+
+    ``rollout_id`` sorts by creation time, so the newest rollout is the first of a descending
+    Query. ``seq`` guards every engine write (two ticks, a tick and a control call).
+    """
+    Meta = _meta("rollouts")
+    project = UnicodeAttribute(hash_key=True)
+    rollout_id = UnicodeAttribute(range_key=True)
+    seq = VersionAttribute()
+    version = UnicodeAttribute()
+    previous_version = UnicodeAttribute(null=True)
+    state = UnicodeAttribute(default="scheduled")
+    reason = UnicodeAttribute(null=True)
+    wave = NumberAttribute(default=0)
+    waves = JSONAttribute(default=list)
+    settings = JSONAttribute(default=dict)
+    start_at = UTCDateTimeAttribute(null=True)
+    wave_started_at = UTCDateTimeAttribute(null=True)
+    wave_done_at = UTCDateTimeAttribute(null=True)
+    finished_at = UTCDateTimeAttribute(null=True)
+    active_pk = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    created_by = UnicodeAttribute(null=True)
+    active_index = ActiveRolloutIndex()
+
+
+class ProjectHostsIndex(GlobalSecondaryIndex):
+    """A project's hosts by wave and status: ``begins_with(wave_key, "002#failed#")``."""
+    class Meta:
+        index_name = "project-index"
+        projection = AllProjection()
+    project = UnicodeAttribute(hash_key=True)
+    wave_key = UnicodeAttribute(range_key=True)
+
+
+class HostState(Model):
+    """What one host should run and does run for one project.
+
+    ``status``: ``idle`` (nothing to do), ``waiting`` (in a wave not yet released), ``pending``
+    (deploy released, not yet handed out), ``in_progress`` (script handed out, lease running),
+    ``succeeded``, ``failed``, ``lost`` (lease expired), ``skipped`` (already at target),
+    ``rollback_pending``, ``rolled_back``.
+    """
+    Meta = _meta("hosts")
+    host = UnicodeAttribute(hash_key=True)
+    project = UnicodeAttribute(range_key=True)
+    wave_key = UnicodeAttribute()
+    wave = NumberAttribute(default=0)
+    status = UnicodeAttribute(default="idle")
+    rollout_id = UnicodeAttribute(null=True)
+    target_version = UnicodeAttribute(null=True)
+    running_version = UnicodeAttribute(null=True)
+    deploy_id = UnicodeAttribute(null=True)
+    deploy_kind = UnicodeAttribute(default="deploy")
+    attempt = NumberAttribute(default=0)
+    leased_at = UTCDateTimeAttribute(null=True)
+    reported_at = UTCDateTimeAttribute(null=True)
+    last_seen = UTCDateTimeAttribute(null=True)
+    last_phase = UnicodeAttribute(null=True)
+    last_status = UnicodeAttribute(null=True)
+    last_output = UnicodeAttribute(null=True)
+    blocked_reason = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(default=utcnow)
+    project_index = ProjectHostsIndex()
+
+
+def wave_key(wave, status, host):
+    return "%03d#%s#%s" % (wave, status, host)
+
+
+class EventDayIndex(GlobalSecondaryIndex):
+    """Every event of one UTC day, across projects, for the daily report."""
+    class Meta:
+        index_name = "day-index"
+        projection = AllProjection()
+    day = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class Event(Model):
+    """One transition: who did what, when. ``sk = <ISO time>#<random>`` sorts by time."""
+    Meta = _meta("events")
+    scope = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    day = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    actor = UnicodeAttribute(null=True)
+    host = UnicodeAttribute(null=True)
+    message = UnicodeAttribute(null=True)
+    detail = JSONAttribute(default=dict)
+    at = UTCDateTimeAttribute(default=utcnow)
+    expires_at = TTLAttribute(null=True)
+    day_index = EventDayIndex()
+
+
+class Report(Model):
+    """One phase report of one deploy on one host, as the script sent it."""
+    Meta = _meta("reports")
+    deploy_id = UnicodeAttribute(hash_key=True)
+    phase = UnicodeAttribute(range_key=True)
+    host = UnicodeAttribute()
+    project = UnicodeAttribute()
+    version = UnicodeAttribute()
+    status = UnicodeAttribute()
+    exit_code = NumberAttribute(default=0)
+    output = UnicodeAttribute(null=True)
+    truncated = BooleanAttribute(default=False)
+    running_version = UnicodeAttribute(null=True)
+    received_at = UTCDateTimeAttribute(default=utcnow)
+    expires_at = TTLAttribute(null=True)
+
+
+ALL_MODELS = (Project, Release, Rollout, HostState, Event, Report)

@@ -1,0 +1,102 @@
+"""Release records and the build queue: one ``Release`` per (project, version).
+
+A project created or updated with a new ``version`` gets a release record. With a ``source`` the
+release is ``queued`` and a message goes to the SQS build queue (``chalicelib.builds`` consumes
+it); without one it is ``awaiting_artifact`` until CI uploads the tarball through
+``POST /api/v1/project/{id}/artifact``. Writes are conditional, so a retried request or two
+updates racing each other queue one build.
+"""
+import functools
+import json
+import secrets
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from chalicelib import aws, config, events
+from chalicelib.models import Release, utcnow
+
+READY = "ready"
+
+
+@functools.lru_cache(maxsize=None)
+def _queue_url(name):
+    return aws.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+
+
+def enqueue_build(project, version, build_id):
+    body = json.dumps({"project": project, "version": version, "build_id": build_id})
+    aws.client("sqs").send_message(QueueUrl=_queue_url(config.build_queue_name()), MessageBody=body)
+
+
+def to_dict(release):
+    if release is None:
+        return None
+    return {"project": release.project, "version": release.version, "state": release.state,
+            "source": release.source, "ci_server": release.ci_server, "s3_key": release.s3_key,
+            "sha256": release.sha256, "size": int(release.size) if release.size is not None else None,
+            "error": release.error, "attempts": int(release.attempts or 0),
+            "created_at": release.created_at.isoformat(), "updated_at": release.updated_at.isoformat(),
+            "ready_at": release.ready_at.isoformat() if release.ready_at else None}
+
+
+def get(project, version):
+    try:
+        return Release.get(project, version)
+    except DoesNotExist:
+        return None
+
+
+def history(project, limit=20):
+    """The project's releases, newest version first (one Query)."""
+    items = list(Release.query(project, scan_index_forward=False, limit=limit))
+    items.sort(key=lambda r: r.created_at, reverse=True)
+    return items
+
+
+def ensure_release(project, version, source, ci_server, actor):
+    """Create the release of ``version`` if new (or re-queue a failed build); queue its build."""
+    build_id = "b-" + secrets.token_hex(8)
+    state = "queued" if source else "awaiting_artifact"
+    release = Release(project, version, state=state, source=source, ci_server=ci_server,
+                      build_id=build_id if source else None)
+    try:
+        release.save(Release.version.does_not_exist())
+    except PutError as exc:
+        if not _is_condition_failure(exc):
+            raise
+        return _requeue_failed(project, version, source, ci_server, actor)
+    if source:
+        enqueue_build(project, version, build_id)
+        events.record(project, "build.queued", actor, {"version": version, "build_id": build_id},
+                      message="build of %s queued" % version)
+    else:
+        events.record(project, "release.awaiting_artifact", actor, {"version": version},
+                      message="release %s waits for a CI upload" % version)
+    return release
+
+
+def _requeue_failed(project, version, source, ci_server, actor):
+    """Same version submitted again: only a failed build is retried; anything else is kept."""
+    release = get(project, version)
+    if release is None or release.state != "failed" or not source:
+        return release
+    build_id = "b-" + secrets.token_hex(8)
+    try:
+        release.update(actions=[Release.state.set("queued"), Release.build_id.set(build_id),
+                                Release.source.set(source), Release.ci_server.set(ci_server),
+                                Release.error.remove(), Release.updated_at.set(utcnow())],
+                       condition=Release.state == "failed")
+    except UpdateError as exc:
+        if _is_condition_failure(exc):
+            return get(project, version)
+        raise
+    enqueue_build(project, version, build_id)
+    events.record(project, "build.queued", actor, {"version": version, "build_id": build_id,
+                                                   "retry": True},
+                  message="build of %s queued again after a failure" % version)
+    return release
+
+
+def _is_condition_failure(exc):
+    cause = getattr(exc, "cause_response_code", None)
+    return cause == "ConditionalCheckFailedException"
