@@ -114,7 +114,7 @@ def ftp_server(directory: Path, user="deploy", password="s3cret"):
 
     authorizer = DummyAuthorizer()
     authorizer.add_user(user, password, str(directory), perm="elr")
-    handler = type("Handler", (FTPHandler,), {"authorizer": authorizer})
+    handler = type("Handler", (FTPHandler,), {"authorizer": authorizer, "auth_failed_timeout": 0.1})
     server = ThreadedFTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"timeout": 0.1}, daemon=True)
     thread.start()
