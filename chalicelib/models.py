@@ -174,6 +174,7 @@ class HostState(Model):
     last_status = UnicodeAttribute(null=True)
     last_output = UnicodeAttribute(null=True)
     blocked_reason = UnicodeAttribute(null=True)
+    depends_on = JSONAttribute(default=list)
     reason = UnicodeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(default=utcnow)
     project_index = ProjectHostsIndex()
