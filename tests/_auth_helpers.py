@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from unittest import mock
+from urllib.parse import urlsplit
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -150,7 +151,9 @@ def sign(
     else:
         with mock.patch("botocore.auth.get_current_datetime", return_value=when):
             signer.add_auth(request)
-    return dict(request.headers.items())
+    signed = dict(request.headers.items())
+    signed.setdefault("Host", urlsplit(url).netloc)  # what botocore signed as host
+    return signed
 
 
 def _signer_of_only(names: list[str]) -> type[SigV4Auth]:

@@ -26,6 +26,7 @@ def _context(arn):
         ("arn:aws:iam::000000000000:user/fabu-hosts/db-1.prod.example.com", "db-1.prod.example.com"),
         ("arn:aws:sts::123456789012:assumed-role/fabu-host/web-2", "web-2"),
         ("arn:aws-cn:sts::123456789012:assumed-role/fabu-host/web-3", "web-3"),
+        ("arn:aws:iam::123456789012:user/fabu-hosts/Web-4", "web-4"),  # DNS names ignore case
     ],
 )
 def test_host_arns_are_the_host_they_name(arn, host):

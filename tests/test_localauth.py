@@ -241,3 +241,18 @@ def test_without_the_local_switch_no_identity_is_invented(tmp_path):
         response = client.http.get("/api/v1/project", headers=forged)
     assert response.status_code == 403
     assert "no IAM identity" in json.loads(response.body)["error"]
+
+
+def test_a_broken_principals_file_refuses_signed_requests_and_names_the_file(tmp_path):
+    principals = tmp_path / "principals.json"
+    principals.write_text('{"AKIA1": {"secret_access_key": "hunter2"', encoding="utf-8")
+    env = {"FABU_LOCAL_SIGV4": "1", "FABU_PRINCIPALS": str(principals),
+           "AWS_DEFAULT_REGION": REGION, "FABU_ADMIN_ARNS": ""}
+    someone = Principal("AKIA1", "hunter2", "arn:aws:iam::000000000000:user/x")
+    with mock.patch.dict(os.environ, env), \
+            Client(APP_FACTORY(), stage_name="local", project_dir=str(tmp_path)) as client:
+        headers = sign("GET", "http://localhost/api/v1/web-1", someone)
+        response = client.http.get("/api/v1/web-1", headers=headers)
+    assert response.status_code == 403
+    error = json.loads(response.body)["error"]
+    assert str(principals) in error and "hunter2" not in error

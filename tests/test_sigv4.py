@@ -3,7 +3,7 @@
 import dataclasses
 import datetime
 import hashlib
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -55,7 +55,6 @@ def signed(
     query_string = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in query)
     url = f"{BASE}{path}" + (f"?{query_string}" if query_string else "")
     sent = sign(method, url, principal, body=body, headers=headers, when=when, **sign_kwargs)
-    sent.setdefault("Host", urlsplit(url).netloc)
     return Wire(method, path, list(query), sent, body)
 
 
@@ -273,3 +272,16 @@ def _set_part(wire: Wire, kind: str, name: str, value: str) -> None:
         wire.headers[value] = wire.headers.pop(name)
     else:
         wire.headers[name] = value
+
+
+def test_unsigned_payload_is_refused_because_the_body_must_be_hashed():
+    wire = signed("POST", body=b"x", headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    with pytest.raises(SignatureError, match="body does not match X-Amz-Content-SHA256"):
+        wire.verify()
+
+
+def test_text_that_no_client_could_have_signed_is_refused_not_crashed_on():
+    wire = signed()
+    wire.path = "/api/v1/web-\udc80"
+    with pytest.raises(SignatureError, match="not valid Unicode"):
+        wire.verify()
