@@ -135,6 +135,11 @@ class Rollout(Model):
     active_pk = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute(default=utcnow)
     created_by = UnicodeAttribute(null=True)
+    rollback_to = UnicodeAttribute(null=True)
+    rollback_wave = NumberAttribute(null=True)
+    resume_state = UnicodeAttribute(null=True)
+    lock_owner = UnicodeAttribute(null=True)
+    lock_until = UTCDateTimeAttribute(null=True)
     active_index = ActiveRolloutIndex()
 
 
@@ -175,6 +180,7 @@ class HostState(Model):
     last_output = UnicodeAttribute(null=True)
     blocked_reason = UnicodeAttribute(null=True)
     depends_on = JSONAttribute(default=list)
+    released_at = UTCDateTimeAttribute(null=True)
     reason = UnicodeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(default=utcnow)
     project_index = ProjectHostsIndex()
