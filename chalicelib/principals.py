@@ -24,6 +24,7 @@ from chalicelib.sigv4 import AuthError, Principal
 
 DEFAULT_PATH = ".fabu/principals.json"
 _KEY_ID_ALPHABET = string.ascii_uppercase + string.digits
+_SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
 
 
 class PrincipalsError(AuthError):
@@ -89,7 +90,7 @@ def add_principal(
     """Add (or replace) one principal in the file atomically; mint the keys when not given."""
     principal = Principal(
         access_key_id=access_key_id or _new_access_key_id(),
-        secret_access_key=secret_access_key or secrets.token_urlsafe(30),
+        secret_access_key=secret_access_key or _new_secret_access_key(),
         arn=arn,
         session_token=session_token,
     )
@@ -181,3 +182,8 @@ def _exclusive_lock(path: str) -> Iterator[None]:
 def _new_access_key_id() -> str:
     # Shaped like a real long-term key id (AKIA + 16), so tools that check the shape accept it.
     return "AKIA" + "".join(secrets.choice(_KEY_ID_ALPHABET) for _ in range(16))
+
+
+def _new_secret_access_key() -> str:
+    # AWS's own shape (40 base64 characters): never starts with "-", which CLIs read as an option.
+    return "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))

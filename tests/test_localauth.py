@@ -56,10 +56,11 @@ def _curl(server, method, path, key, *, body=None, token=None):
 def _awscurl(server, method, path, key, *, body=None):
     principal = server.keys[key]
     args = [AWSCURL, "--fail-with-body", "--service", "execute-api", "--region", REGION,
-            "--access_key", principal.access_key_id, "--secret_key", principal.secret_access_key,
+            f"--access_key={principal.access_key_id}",
+            f"--secret_key={principal.secret_access_key}",
             "-X", method]
     if principal.session_token:
-        args += ["--session_token", principal.session_token]
+        args += [f"--session_token={principal.session_token}"]
     if body is not None:
         args += ["-H", "Content-Type: application/json", "-d", body]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

@@ -53,7 +53,7 @@ def test_add_principal_mints_aws_shaped_keys_in_a_private_file(tmp_path):
     path = str(tmp_path / "sub" / "principals.json")
     minted = add_principal(ARN, path=path)
     assert re.fullmatch(r"AKIA[A-Z0-9]{16}", minted.access_key_id)
-    assert len(minted.secret_access_key) >= 40
+    assert re.fullmatch(r"[A-Za-z0-9+/]{40}", minted.secret_access_key)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert PrincipalStore(path).lookup(minted.access_key_id) == minted
     assert minted.secret_access_key not in repr(minted)
