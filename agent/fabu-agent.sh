@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# fabu-agent.sh: the fabu cron agent. Runs on every host from cron, e.g.
+#
+#   */5 * * * * deploy /opt/fabu/bin/fabu-agent.sh
+#
+# One run = one signed poll of GET $FABU_API_URL/api/v1/$FABU_HOST (200: a deploy is pending,
+# 204: nothing to do) and, when something is pending, one download of the generated deploy
+# script to a file, a completeness check, and one run of it with bash. Never `curl | bash`.
+#
+# Configuration, environment only: /etc/fabu/agent.env (or $FABU_AGENT_ENV) is sourced first
+# when present, so its values win over the environment. FABU_API_URL, FABU_REGION (required),
+# FABU_HOST (default: hostname -f), AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+
+# AWS_SESSION_TOKEN) or, without them, the EC2 instance role through IMDSv2 ($FABU_IMDS_URL,
+# default http://169.254.169.254), FABU_ROOT (default /opt/fabu), FABU_SPLAY (max seconds of
+# deterministic per-host delay, default 0).
+#
+# Exit codes: 0 nothing pending, deployed, or another run holds the lock; 1 a user script or
+# check failed in the deploy script; 2 an environment/configuration error (or a platform error
+# in the deploy script); 3 the API refused or failed (auth, HTTP error, incomplete script).
+#
+# Everything is in one { } group whose last command calls main: a truncated copy runs nothing.
+{
+set -euo pipefail
+
+FABU_SCRIPT_END='# fabu-script-end'
+
+say() {
+    printf 'fabu-agent: %s\n' "$*"
+}
+
+err() {
+    printf 'fabu-agent: error: %s\n' "$*" >&2
+    exit 2
+}
+
+# An error talking to the API (exit 3), so monitoring can tell it from a broken host.
+api_err() {
+    printf 'fabu-agent: error: %s\n' "$*" >&2
+    exit 3
+}
+
+need_cmd() {
+    if ! command -v "$1" >/dev/null 2>&1; then
+        err "need '$1' (command not found)"
+    fi
+}
+
+ensure() {
+    if ! "$@"; then
+        err "command failed: $*"
+    fi
+}
+
+load_config() {
+    local env_file=${FABU_AGENT_ENV:-/etc/fabu/agent.env}
+    if [[ -f $env_file ]]; then
+        set -a
+        # shellcheck source=/dev/null
+        if ! . "$env_file"; then
+            err "cannot read $env_file"
+        fi
+        set +a
+    fi
+    FABU_ROOT=${FABU_ROOT:-/opt/fabu}
+    FABU_SPLAY=${FABU_SPLAY:-0}
+    FABU_IMDS_URL=${FABU_IMDS_URL:-http://169.254.169.254}
+    if [[ -z ${FABU_HOST:-} ]]; then
+        FABU_HOST=$(hostname -f 2>/dev/null || hostname) || err "cannot read the host name; set FABU_HOST"
+    fi
+    [[ -n ${FABU_API_URL:-} ]] || err "FABU_API_URL is not set (environment or $env_file)"
+    [[ -n ${FABU_REGION:-} ]] || err "FABU_REGION is not set (environment or $env_file)"
+    [[ $FABU_SPLAY =~ ^[0-9]+$ ]] || err "FABU_SPLAY must be a whole number of seconds, not '$FABU_SPLAY'"
+    FABU_API_URL=${FABU_API_URL%/}
+    export FABU_API_URL FABU_HOST FABU_REGION FABU_ROOT
+}
+
+# Hold $FABU_ROOT/.agent.lock for the rest of this run; a second run exits at once.
+take_lock() {
+    ensure mkdir -p -- "$FABU_ROOT"
+    exec 9>>"$FABU_ROOT/.agent.lock" || err "cannot open $FABU_ROOT/.agent.lock"
+    if ! flock -n 9; then
+        say "another run holds $FABU_ROOT/.agent.lock; exiting" >&2
+        exit 0
+    fi
+}
+
+# Sleep a per-host number of seconds in [0, FABU_SPLAY]: the same host always waits the same
+# time, so 100k hosts spread over the window instead of all polling at :00 and :05.
+splay() {
+    local crc delay
+    if ((FABU_SPLAY == 0)); then
+        return 0
+    fi
+    crc=$(printf '%s' "$FABU_HOST" | cksum) || err "cksum failed"
+    delay=$((${crc%% *} % (FABU_SPLAY + 1)))
+    sleep "$delay"
+}
+
+# JSON field $1 of the text $2 (IMDS answers one "Key" : "value" per line).
+json_field() {
+    printf '%s\n' "$2" | sed -n 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' | head -n 1
+}
+
+# Without static keys, take the instance role's temporary credentials from IMDSv2.
+load_credentials() {
+    local token role creds
+    if [[ -n ${AWS_ACCESS_KEY_ID:-} && -n ${AWS_SECRET_ACCESS_KEY:-} ]]; then
+        export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+        [[ -z ${AWS_SESSION_TOKEN:-} ]] || export AWS_SESSION_TOKEN
+        return 0
+    fi
+    local base=$FABU_IMDS_URL/latest
+    if ! token=$(curl -sS --fail --max-time 3 -X PUT \
+        -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' --url "$base/api/token"); then
+        err "no AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and no instance metadata at $FABU_IMDS_URL"
+    fi
+    if ! role=$(curl -sS --fail --max-time 3 -H "X-aws-ec2-metadata-token: $token" \
+        --url "$base/meta-data/iam/security-credentials/") || [[ -z $role ]]; then
+        err "this instance has no IAM role (instance metadata lists none)"
+    fi
+    role=${role%%$'\n'*}
+    if ! creds=$(curl -sS --fail --max-time 3 -H "X-aws-ec2-metadata-token: $token" \
+        --url "$base/meta-data/iam/security-credentials/$role"); then
+        err "cannot read the credentials of instance role $role"
+    fi
+    AWS_ACCESS_KEY_ID=$(json_field AccessKeyId "$creds")
+    AWS_SECRET_ACCESS_KEY=$(json_field SecretAccessKey "$creds")
+    AWS_SESSION_TOKEN=$(json_field Token "$creds")
+    if [[ -z $AWS_ACCESS_KEY_ID || -z $AWS_SECRET_ACCESS_KEY ]]; then
+        err "the credentials of instance role $role are incomplete"
+    fi
+    export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+}
+
+# Signed GET of API path $1 into file $2; prints the HTTP status (000 when there was none).
+api_get() {
+    local -a token=()
+    if [[ -n ${AWS_SESSION_TOKEN:-} ]]; then
+        token=(-H "x-amz-security-token: $AWS_SESSION_TOKEN")
+    fi
+    curl -sS --retry 2 --retry-delay 2 --retry-connrefused --max-time 60 \
+        --aws-sigv4 "aws:amz:${FABU_REGION}:execute-api" \
+        --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "${token[@]}" \
+        -o "$2" -w '%{http_code}' --url "$FABU_API_URL$1" || true
+}
+
+# Explain a status other than the expected ones, then exit 3.
+refuse_status() {
+    local what=$1 status=$2 body=$3
+    case $status in
+        000) api_err "$what: cannot reach $FABU_API_URL" ;;
+        401 | 403) api_err "$what: HTTP $status: the API refused this host's credentials (check AWS_ACCESS_KEY_ID, the signing region '$FABU_REGION' and that the key belongs to host $FABU_HOST): $(head -c 300 -- "$body")" ;;
+        *) api_err "$what: unexpected HTTP $status: $(head -c 300 -- "$body")" ;;
+    esac
+}
+
+# The deploy script must be whole: its known last line, and bash must parse it.
+check_complete() {
+    local last
+    last=$(tail -n 1 -- "$1")
+    if [[ $last != "$FABU_SCRIPT_END" ]]; then
+        api_err "the deploy script is incomplete (no '$FABU_SCRIPT_END' line at its end); not running it"
+    fi
+    if ! bash -n "$1"; then
+        api_err "the deploy script does not parse; not running it"
+    fi
+}
+
+main() {
+    local cmd work status
+    for cmd in curl flock cksum bash tail head sed mktemp; do
+        need_cmd "$cmd"
+    done
+    load_config
+    take_lock
+    splay
+    load_credentials
+    work=$(mktemp -d) || err "cannot create a temporary directory"
+    trap 'rm -rf -- "$work"' EXIT
+
+    status=$(api_get "/api/v1/$FABU_HOST" "$work/poll")
+    case $status in
+        204) return 0 ;;
+        200) ;;
+        *) refuse_status "poll of /api/v1/$FABU_HOST" "$status" "$work/poll" ;;
+    esac
+
+    say "a deploy is pending for $FABU_HOST; fetching the deploy script"
+    status=$(api_get "/api/v1/$FABU_HOST/deploy" "$work/deploy.sh")
+    if [[ $status != 200 ]]; then
+        refuse_status "download of the deploy script" "$status" "$work/deploy.sh"
+    fi
+    check_complete "$work/deploy.sh"
+    # 9>&- : the lock stays with this process; a daemon started by a user's `start` must not
+    # inherit it (or no later run could ever take it).
+    bash "$work/deploy.sh" 9>&-
+}
+
+main "$@" || exit "$?"
+}
+# fabu-script-end
