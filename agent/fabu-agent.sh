@@ -138,7 +138,7 @@ api_get() {
     if [[ -n ${AWS_SESSION_TOKEN:-} ]]; then
         token=(-H "x-amz-security-token: $AWS_SESSION_TOKEN")
     fi
-    curl -sS --retry 2 --retry-delay 2 --retry-connrefused --max-time 60 \
+    curl -sS --retry 2 --retry-delay 1 --retry-connrefused --max-time 60 \
         --aws-sigv4 "aws:amz:${FABU_REGION}:execute-api" \
         --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "${token[@]}" \
         -o "$2" -w '%{http_code}' --url "$FABU_API_URL$1" || true
@@ -167,7 +167,7 @@ check_complete() {
 }
 
 main() {
-    local cmd work status
+    local cmd status
     for cmd in curl flock cksum bash tail head sed mktemp; do
         need_cmd "$cmd"
     done
@@ -175,25 +175,25 @@ main() {
     take_lock
     splay
     load_credentials
-    work=$(mktemp -d) || err "cannot create a temporary directory"
-    trap 'rm -rf -- "$work"' EXIT
+    WORK=$(mktemp -d) || err "cannot create a temporary directory"
+    trap 'rm -rf -- "$WORK"' EXIT
 
-    status=$(api_get "/api/v1/$FABU_HOST" "$work/poll")
+    status=$(api_get "/api/v1/$FABU_HOST" "$WORK/poll")
     case $status in
         204) return 0 ;;
         200) ;;
-        *) refuse_status "poll of /api/v1/$FABU_HOST" "$status" "$work/poll" ;;
+        *) refuse_status "poll of /api/v1/$FABU_HOST" "$status" "$WORK/poll" ;;
     esac
 
     say "a deploy is pending for $FABU_HOST; fetching the deploy script"
-    status=$(api_get "/api/v1/$FABU_HOST/deploy" "$work/deploy.sh")
+    status=$(api_get "/api/v1/$FABU_HOST/deploy" "$WORK/deploy.sh")
     if [[ $status != 200 ]]; then
-        refuse_status "download of the deploy script" "$status" "$work/deploy.sh"
+        refuse_status "download of the deploy script" "$status" "$WORK/deploy.sh"
     fi
-    check_complete "$work/deploy.sh"
+    check_complete "$WORK/deploy.sh"
     # 9>&- : the lock stays with this process; a daemon started by a user's `start` must not
     # inherit it (or no later run could ever take it).
-    bash "$work/deploy.sh" 9>&-
+    bash "$WORK/deploy.sh" 9>&-
 }
 
 main "$@" || exit "$?"
