@@ -1,10 +1,30 @@
 """fabu's Chalice app: wiring only. Routes live in Blueprints, logic in ``chalicelib``."""
-from chalice import Chalice
+import json
 
-from chalicelib import api_hosts, api_projects
+from chalice import Chalice, Rate
+
+from chalicelib import (api_artifacts, api_controls, api_hosts, api_projects, builds, config,
+                        projects, rollouts)
 from chalicelib.localauth import make_sigv4_middleware
 
 app = Chalice(app_name="fabu")
 app.register_middleware(make_sigv4_middleware(app), "http")
 app.register_blueprint(api_projects.bp)
+app.register_blueprint(api_controls.bp)
+app.register_blueprint(api_artifacts.bp)
 app.register_blueprint(api_hosts.bp)
+projects.CHANGE_HOOKS.append(rollouts.on_project_change)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")
+def tick(event):
+    """Drive every active rollout and apply scheduled updates (EventBridge, every minute)."""
+    rollouts.tick()
+
+
+@app.on_sqs_message(queue=config.build_queue_name(), batch_size=1, name="build_worker")
+def build_worker(event):
+    """Build one release per message; raising hands the message back to SQS (then the DLQ)."""
+    for record in event:
+        attempt = int(record.to_dict().get("attributes", {}).get("ApproximateReceiveCount", 1))
+        builds.handle_build_message(json.loads(record.body), attempt=attempt)

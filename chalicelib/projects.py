@@ -247,7 +247,7 @@ def delete(project_id, actor, *, force=False, if_match=None):
     if if_match is not None and if_match != project.rev:
         raise Conflict("project %r changed since you read it: reload before deleting" % project_id)
     active = rollout_view.active_state(project_id)
-    if active and not force:
+    if active in rollout_view.IN_PROGRESS_STATES and not force:
         raise Conflict("project %r has a rollout in progress (%s): pause or roll it back first, "
                        "or delete with ?force=true" % (project_id, active))
     try:

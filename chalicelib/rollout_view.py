@@ -13,6 +13,8 @@ from chalicelib import config
 from chalicelib.models import HostState, Rollout, utcnow
 
 ACTIVE_STATES = ("scheduled", "waiting_release", "running", "paused", "halted", "rolling_back")
+#: States in which hosts may be mid-deploy: deleting the project then needs ``?force=true``.
+IN_PROGRESS_STATES = ("running", "paused", "halted", "rolling_back")
 FINAL_STATES = ("succeeded", "rolled_back", "superseded", "cancelled", "failed")
 
 
@@ -60,19 +62,44 @@ def wave_counts(items):
 
 
 def summary(project_id, items=None):
+    """The newest rollout: state, reason, waves with per-status host counts, failures, lost,
+    silent and blocked hosts."""
     rollout = latest(project_id)
     if rollout is None:
         return None
     items = _host_items(project_id) if items is None else items
-    counts = wave_counts([i for i in items if i.rollout_id == rollout.rollout_id])
+    mine = [i for i in items if i.rollout_id == rollout.rollout_id]
+    counts = wave_counts(mine)
+    silent = _silent_hosts(mine)
     waves = []
     for index, size in enumerate(rollout.waves or []):
-        waves.append({"wave": index, "size": size, "counts": counts.get(index, {})})
+        waves.append({"wave": index, "size": size, "counts": counts.get(index, {}),
+                      "released": index <= int(rollout.wave) and rollout.state not in (
+                          "scheduled", "waiting_release"),
+                      "silent": sum(1 for i in silent if int(i.wave) == index)})
+    settings = rollout.settings or {}
     return {"id": rollout.rollout_id, "version": rollout.version,
             "previous_version": rollout.previous_version, "state": rollout.state,
             "reason": rollout.reason, "wave": int(rollout.wave), "waves": waves,
+            "rollback_to": rollout.rollback_to,
+            "failures": sum(1 for i in mine if i.status in ("failed", "lost")),
+            "lost": sorted(i.host for i in mine if i.status == "lost")[:100],
+            "silent": sorted(i.host for i in silent)[:100],
+            "blocked": [{"host": i.host, "reason": i.blocked_reason} for i in mine
+                        if i.blocked_reason and i.status == "pending"][:100],
+            "settings": {k: settings.get(k) for k in ("waves", "bake_seconds", "max_failures",
+                                                      "auto_promote", "auto_rollback",
+                                                      "rollback_mode", "max_parallel",
+                                                      "deploy_timeout") if k in settings},
             "start_at": _iso(rollout.start_at), "wave_started_at": _iso(rollout.wave_started_at),
+            "wave_done_at": _iso(rollout.wave_done_at),
             "finished_at": _iso(rollout.finished_at), "created_by": rollout.created_by}
+
+
+def _silent_hosts(items):
+    """Hosts that have stopped polling (shown apart from script failures, never counted)."""
+    cutoff = utcnow() - _silent_after()
+    return [i for i in items if i.last_seen is not None and i.last_seen < cutoff]
 
 
 def _silent_after():

@@ -7,6 +7,7 @@ wiped (items, objects, messages), not the resources, which keeps each test fast.
 """
 import copy
 import datetime
+import functools
 import json
 import logging
 import os
@@ -43,20 +44,39 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
-def moto_server():
-    from moto.server import ThreadedMotoServer
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_AWS_PORT, verbose=False)
-    server.start()
+def moto_server(tmp_path_factory):
+    """moto's server in its own process (in-process ``mock_aws`` elsewhere cannot reset it)."""
+    import subprocess
+    import time
+    import urllib.request
+    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
+    proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "moto_server"),
+                             "-H", "127.0.0.1", "-p", str(_AWS_PORT)], stdout=log, stderr=log)
+    deadline = time.time() + 30
+    while True:
+        try:
+            urllib.request.urlopen(ENDPOINT + "/moto-api/", timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("moto server did not start on %s" % ENDPOINT)
+            time.sleep(0.1)
     from infra import stack
     created = stack.create_stack("fabu", "local")
     yield {"endpoint": ENDPOINT, "resources": created}
-    server.stop()
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@functools.lru_cache(maxsize=None)
+def boto_client(service):
+    """A boto3 client for test setup and checks (cached: creating one costs ~0.1 s)."""
+    import boto3
+    return boto3.session.Session().client(service)
 
 
 def _wipe(resources):
-    import boto3
-    session = boto3.session.Session()
-    ddb = session.client("dynamodb")
+    ddb = boto_client("dynamodb")
     for name in {v for k, v in resources.items() if k.endswith("Table")}:
         keys = [k["AttributeName"] for k in ddb.describe_table(TableName=name)["Table"]["KeySchema"]]
         for page in ddb.get_paginator("scan").paginate(TableName=name, ProjectionExpression=",".join(
@@ -66,14 +86,14 @@ def _wipe(resources):
             for start in range(0, len(items), 25):
                 ddb.batch_write_item(RequestItems={name: [
                     {"DeleteRequest": {"Key": item}} for item in items[start:start + 25]]})
-    s3 = session.client("s3")
+    s3 = boto_client("s3")
     for bucket in (resources["ReleaseBucket"], resources["UIBucket"]):
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
             objs = [{"Key": o["Key"], "VersionId": o["VersionId"]}
                     for o in page.get("Versions", []) + page.get("DeleteMarkers", [])]
             if objs:
                 s3.delete_objects(Bucket=bucket, Delete={"Objects": objs})
-    sqs = session.client("sqs")
+    sqs = boto_client("sqs")
     for key, url in resources.items():
         if key.endswith("Queue"):
             drain(sqs, url)
@@ -99,8 +119,6 @@ def aws(moto_server, tmp_path, monkeypatch):
     principals.write_text(json.dumps({ADMIN_KEY: {"secret_access_key": ADMIN_SECRET, "arn": ADMIN_ARN}}))
     monkeypatch.setenv("FABU_PRINCIPALS", str(principals))
     _wipe(moto_server["resources"])
-    from chalicelib import aws as aws_clients
-    aws_clients.reset()
     yield dict(moto_server, principals=principals)
 
 
