@@ -77,6 +77,7 @@ def write_tarball(tree, fileobj, *, max_bytes=None, mtime=0) -> tuple[str, int]:
                            copybufsize=_READ_CHUNK)
         for path, name in iter_entries(Path(tree)):
             _add_entry(tar, path, name, mtime)
+            tar.members.clear()  # TarFile remembers every entry it wrote: memory O(files)
         tar.close()
         pipe.close()
     finally:
@@ -263,7 +264,8 @@ class _S3Writer(io.RawIOBase):
     def write(self, data):
         self._buffer += data
         while len(self._buffer) >= self._part_size:
-            part = bytes(self._buffer[:self._part_size])
+            with memoryview(self._buffer) as view:  # one copy of the part, not two
+                part = bytes(view[:self._part_size])
             del self._buffer[:self._part_size]
             self._send_part(part)
         return len(data)
