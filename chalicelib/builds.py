@@ -237,6 +237,8 @@ def complete_ci_upload(project, version, actor=None) -> dict:
     Calling it again on a ready release returns it unchanged; calling it before anything was
     uploaded is a Conflict and leaves the release waiting.
     """
+    if not isinstance(version, str) or not version:
+        raise ValidationError("version is required", {"version": "is required"})
     release = releases.get(project, version)
     if release is None:
         raise NotFound(f"no release {version} of {project}")
