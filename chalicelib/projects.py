@@ -51,7 +51,10 @@ def to_dict(project, *, detail=False):
             "pending": project.pending}
     release = releases.get(project.id, spec["version"])
     data["release"] = releases.to_dict(release)
-    data["rollout"] = rollout_view.summary(project.id)
+    # ``rollout`` shows the live rollout (state, wave, per-wave counts) and, under ``settings``,
+    # the project's rollout settings exactly as a PUT takes them.
+    live = rollout_view.summary(project.id) or {"state": None, "wave": None, "waves": []}
+    data["rollout"] = dict(live, settings=spec.get("rollout", {}))
     if detail:
         data["releases"] = [releases.to_dict(r) for r in releases.history(project.id)]
         data["hosts_view"] = rollout_view.hosts(project.id, spec)
@@ -92,10 +95,9 @@ def _after_change(project, actor, previous_spec):
             or previous_spec.get("source") != spec.get("source"):
         releases.ensure_release(project.id, spec["version"], spec.get("source"),
                                 spec.get("ci_server"), actor)
-    data = to_dict(project)
     for hook in CHANGE_HOOKS:
-        hook(data, actor, previous_spec)
-    return data
+        hook(to_dict(project), actor, previous_spec)
+    return to_dict(project)
 
 
 def create(body, actor):
