@@ -8,9 +8,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from moto import mock_aws
 
-from chalicelib import aws, config
+from chalicelib import aws as chalice_aws
 
 
 def free_port():
@@ -21,24 +20,9 @@ def free_port():
 
 
 @pytest.fixture
-def aws_env(monkeypatch):
-    """moto in-process with the release/event tables and the release bucket created."""
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", config.region())
-    with mock_aws():
-        aws.reset()
-        from chalicelib.models import Event, Release
-        for model in (Release, Event):
-            model._connection = None
-            model.create_table(read_capacity_units=1, write_capacity_units=1, wait=True)
-        aws.client("s3").create_bucket(Bucket=config.release_bucket())
-        yield aws
-        aws.reset()
-        for model in (Release, Event):
-            model._connection = None
+def aws_env(aws):
+    """The suite's moto server with the stack of infra/resources.json, data wiped."""
+    yield chalice_aws
 
 
 def make_git_repo(root: Path) -> Path:

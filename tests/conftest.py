@@ -97,6 +97,14 @@ def _wipe(resources):
     for key, url in resources.items():
         if key.endswith("Queue"):
             drain(sqs, url)
+    ssm = boto_client("ssm")
+    names = [p["Name"] for page in ssm.get_paginator("describe_parameters").paginate()
+             for p in page["Parameters"]]
+    for start in range(0, len(names), 10):
+        ssm.delete_parameters(Names=names[start:start + 10])
+    secrets = boto_client("secretsmanager")
+    for secret in secrets.list_secrets().get("SecretList", []):
+        secrets.delete_secret(SecretId=secret["ARN"], ForceDeleteWithoutRecovery=True)
 
 
 def drain(sqs, url):
