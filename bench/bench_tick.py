@@ -1,0 +1,145 @@
+"""Bench: one rollout tick over 10,000 hosts in active rollouts, against a raw Query.
+
+Seeds 4 projects x 2,500 hosts whose rollouts are running at their last wave (every host
+released: some pending, some in progress, most succeeded), then runs ``rollouts.tick`` while
+counting every DynamoDB call through botocore's ``before-call`` event, and times a raw boto3
+Query of the same items (the same ``project-index`` key conditions) in the same run.
+
+Asserts: no ``Scan``; tick time <= 2x the raw Query. Prints the numbers.
+
+    .venv/bin/python bench/bench_tick.py            # starts its own moto server
+    AWS_ENDPOINT_URL=http://127.0.0.1:4566 .venv/bin/python bench/bench_tick.py
+"""
+import collections
+import datetime
+import json
+import os
+import socket
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+PROJECTS = 4
+HOSTS_PER_PROJECT = 2500
+RUNS = 3
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _environment():
+    stage_env = json.load(open(os.path.join(ROOT, ".chalice", "config.json")))["stages"]["local"][
+        "environment_variables"]
+    for key, value in stage_env.items():
+        os.environ.setdefault(key, value)
+    os.environ["FABU_PREFIX"] = "fabubench"
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return None
+    from moto.server import ThreadedMotoServer
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    os.environ["AWS_ENDPOINT_URL"] = "http://127.0.0.1:%d" % port
+    return server
+
+
+def _seed(now):
+    from chalicelib.models import HostState, Project, Release, Rollout, wave_key
+    statuses = ["succeeded"] * 8 + ["in_progress", "pending"]
+    for p in range(PROJECTS):
+        name = "bench-%d" % p
+        hosts = ["h%05d.%s.example.com" % (i, name) for i in range(HOSTS_PER_PROJECT)]
+        spec = {"name": name, "version": "2.0.0", "hosts": hosts,
+                "rollout": {"waves": [10, "10%", "50%", "100%"], "max_failures": 5,
+                            "deploy_timeout": 1800}}
+        Project(name, spec=spec).save()
+        Release(name, "2.0.0", state="ready", s3_key="k", sha256="0" * 64, size=1).save()
+        sizes = [10, 240, 1000, 1250]
+        rollout = Rollout(name, "20261126T000000.000000Z-%04d" % p, version="2.0.0",
+                          previous_version="1.0.0", state="running", wave=3, waves=sizes,
+                          settings=dict(spec["rollout"], depends_on=[]), start_at=now,
+                          wave_started_at=now, active_pk="active")
+        rollout.save()
+        bounds, wave_of = [0], {}
+        for size in sizes:
+            bounds.append(bounds[-1] + size)
+        with HostState.batch_write() as writer:
+            for i, host in enumerate(hosts):
+                wave = next(w for w in range(4) if i < bounds[w + 1])
+                status = statuses[i % len(statuses)]
+                writer.save(HostState(host, name, wave=wave, status=status,
+                                      wave_key=wave_key(wave, status, host),
+                                      rollout_id=rollout.rollout_id, target_version="2.0.0",
+                                      running_version="2.0.0" if status == "succeeded" else "1.0.0",
+                                      deploy_id="d-%s" % i, leased_at=now, last_seen=now,
+                                      released_at=now))
+
+
+def _count_calls():
+    from chalicelib.models import ALL_MODELS
+    calls = collections.Counter()
+
+    def count(model, **kwargs):
+        calls[model.name] += 1
+    clients = {id(m._get_connection().connection.client): m._get_connection().connection.client
+               for m in ALL_MODELS}
+    for client in clients.values():
+        client.meta.events.register("before-call.dynamodb", count)
+    return calls
+
+
+def _raw_query(table):
+    """The same items the tick reads, with a plain boto3 Query per project (no models)."""
+    import boto3
+    client = boto3.client("dynamodb")
+    count = 0
+    for p in range(PROJECTS):
+        pages = client.get_paginator("query").paginate(
+            TableName=table, IndexName="project-index",
+            KeyConditionExpression="#p = :p AND #w < :w",
+            ExpressionAttributeNames={"#p": "project", "#w": "wave_key"},
+            ExpressionAttributeValues={":p": {"S": "bench-%d" % p}, ":w": {"S": "004"}})
+        for page in pages:
+            count += len(page["Items"])
+    return count
+
+
+def main():
+    server = _environment()
+    try:
+        from infra import stack
+        from chalicelib import config, rollouts
+        stack.create_stack("fabubench", "local")
+        now = datetime.datetime.now(datetime.timezone.utc)
+        _seed(now)
+        calls = _count_calls()
+        ticks, raws = [], []
+        for _ in range(RUNS):
+            calls.clear()
+            started = time.perf_counter()
+            outcome = rollouts.tick(now=now + datetime.timedelta(seconds=30))
+            ticks.append(time.perf_counter() - started)
+            tick_calls = dict(calls)
+            started = time.perf_counter()
+            items = _raw_query(config.table_name("hosts"))
+            raws.append(time.perf_counter() - started)
+        tick_s, raw_s = min(ticks), min(raws)
+        print("hosts in active rollouts: %d (%d projects)" % (items, PROJECTS))
+        print("tick outcome: %s" % outcome["rollouts"])
+        print("DynamoDB calls in one tick: %s" % tick_calls)
+        print("tick: %.3fs (best of %d)   raw Query of the same items: %.3fs   ratio %.2fx"
+              % (tick_s, RUNS, raw_s, tick_s / raw_s))
+        assert items == PROJECTS * HOSTS_PER_PROJECT
+        assert "Scan" not in tick_calls, tick_calls
+        assert tick_s <= 2 * raw_s, "tick %.3fs > 2x raw Query %.3fs" % (tick_s, raw_s)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
