@@ -5,6 +5,7 @@ from chalice import Chalice, Rate
 
 from chalicelib import (api_artifacts, api_controls, api_hosts, api_projects, builds, config,
                         projects, rollouts)
+from chalicelib import api_console
 from chalicelib.localauth import make_sigv4_middleware
 
 app = Chalice(app_name="fabu")
@@ -13,6 +14,7 @@ app.register_blueprint(api_projects.bp)
 app.register_blueprint(api_controls.bp)
 app.register_blueprint(api_artifacts.bp)
 app.register_blueprint(api_hosts.bp)
+app.register_blueprint(api_console.bp)
 projects.CHANGE_HOOKS.append(rollouts.on_project_change)
 
 

@@ -43,7 +43,8 @@ def make_sigv4_middleware(
             principal = _verify(event, lookup or principals.lookup)
         except AuthError as exc:
             _log.info("local SigV4 refused %s %s: %s", event.method, event.context.get("path"), exc)
-            return Response(status_code=403, body={"error": str(exc)})
+            return Response(status_code=403, body={"error": str(exc)},
+                            headers=_cors_headers(app, event))
         event.context["identity"] = {**event.context.get("identity", {}), **identity(principal)}
         return get_response(event)
 
@@ -89,6 +90,14 @@ def _verify(event: Request, lookup: Lookup) -> Principal:
 def _is_iam_route(app: Chalice, event: Request) -> bool:
     entry = app.routes.get(event.context.get("resourcePath", ""), {}).get(event.method)
     return entry is not None and isinstance(entry.authorizer, IAMAuthorizer)
+
+
+def _cors_headers(app: Chalice, event: Request) -> dict[str, str]:
+    # The refusal skips the view, so Chalice adds no CORS headers; without them a browser (the
+    # web console) sees only "Failed to fetch" instead of the 403 and its reason.
+    entry = app.routes.get(event.context.get("resourcePath", ""), {}).get(event.method)
+    cors = getattr(entry, "cors", None)
+    return cors.get_access_control_headers() if cors else {}
 
 
 def _raw_path(event: Request) -> str:

@@ -1,0 +1,2 @@
+// One event of a project's timeline: who did what, when.
+export const Event = Backbone.Model.extend({});

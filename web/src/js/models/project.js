@@ -1,0 +1,55 @@
+// A project as the API returns it: the operator's settings plus the server's read-only view
+// (rollout summary, per-host view, release, releases). Controls are calls on the model.
+import { apiRequest } from '../sync.js';
+
+// Fields the server computes: never sent back on a save.
+const READ_ONLY = ['id', 'rev', 'etag', 'created_at', 'created_by', 'updated_at', 'updated_by',
+  'pending', 'release', 'releases', 'rollout', 'hosts_view'];
+
+// Host statuses that count as done, failed or busy in the progress bars.
+export const DONE = ['succeeded', 'skipped'];
+export const FAILED = ['failed', 'lost', 'rolled_back'];
+export const BUSY = ['pending', 'in_progress', 'rollback_pending'];
+
+// {done, failed, busy, total} from a {status: count} map.
+export function tally(counts) {
+  const sum = (names) => names.reduce((n, name) => n + (counts[name] || 0), 0);
+  const total = Object.values(counts || {}).reduce((n, c) => n + c, 0);
+  return { done: sum(DONE), failed: sum(FAILED), busy: sum(BUSY), total };
+}
+
+export const Project = Backbone.Model.extend({
+  urlRoot: '/api/v1/project',
+
+  // The settings to send: everything but the server's read-only fields.
+  toPayload() {
+    return _.omit(this.toJSON(), READ_ONLY);
+  },
+
+  // The rollout's state, or 'none' before the first rollout.
+  rolloutState() {
+    const rollout = this.get('rollout');
+    return rollout ? rollout.state : 'none';
+  },
+
+  // Host counts over every wave of the current rollout.
+  overall() {
+    const counts = {};
+    for (const wave of (this.get('rollout') || {}).waves || []) {
+      for (const [status, n] of Object.entries(wave.counts || {})) {
+        counts[status] = (counts[status] || 0) + n;
+      }
+    }
+    const result = tally(counts);
+    // Hosts in waves not yet released have no host item: count them from the project's list.
+    result.total = Math.max(result.total, (this.get('hosts') || []).length);
+    return result;
+  },
+
+  // Promote, pause, resume or roll back; resolves to the rollout summary, then refetches.
+  async control(action, { query = '' } = {}) {
+    const summary = await apiRequest('POST', `${this.url()}/${action}${query}`);
+    this.set('rollout', summary);
+    return summary;
+  },
+});

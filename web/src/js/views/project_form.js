@@ -1,0 +1,344 @@
+// Create or edit a project: every field of the API, the server's validation errors shown next
+// to their fields, and an optimistic-lock conflict (409) explained with a way forward.
+import { Project } from '../models/project.js';
+import { Base, describeLoadError, flash } from './ui.js';
+
+const SCRIPTS = [
+  ['start', 'Start script', 'Starts the new version (runs in the release directory).'],
+  ['stop', 'Stop script', 'Stops the running version before the switch.'],
+  ['test', 'Test script', 'Unit or smoke tests run before the switch (optional).'],
+  ['pre_deploy', 'Pre-deploy script', 'Environment checks before anything changes (optional).'],
+  ['post_deploy', 'Post-deploy script', 'Checks after start; failing rolls the host back (optional).'],
+  ['health', 'Health check', 'Polled after start until it passes or times out (optional).'],
+];
+
+// One labelled field. `path` is the API's field path: server errors are keyed by it.
+const FIELD = _.template(`
+  <div class="field" data-field="<%- path %>">
+    <label for="<%- id %>"><%- label %></label>
+    <% if (kind === 'textarea') { %>
+      <textarea id="<%- id %>" name="<%- path %>" rows="<%- rows || 3 %>" aria-describedby="<%- id %>-hint <%- id %>-error"
+        spellcheck="false"><%- value %></textarea>
+    <% } else if (kind === 'select') { %>
+      <select id="<%- id %>" name="<%- path %>" aria-describedby="<%- id %>-hint <%- id %>-error">
+        <% _.each(options, function (o) { %><option value="<%- o[0] %>" <%= o[0] === value ? 'selected' : '' %>><%- o[1] %></option><% }); %>
+      </select>
+    <% } else { %>
+      <input id="<%- id %>" name="<%- path %>" type="<%- kind || 'text' %>" value="<%- value %>"
+        aria-describedby="<%- id %>-hint <%- id %>-error" spellcheck="false" autocapitalize="off"
+        <%= readonly ? 'readonly' : '' %> <%= required ? 'required aria-required="true"' : '' %>>
+    <% } %>
+    <p class="hint" id="<%- id %>-hint"><%- hint || '' %></p>
+    <p class="error" id="<%- id %>-error" hidden></p>
+  </div>`);
+
+const CHECK = _.template(`
+  <div class="field check" data-field="<%- path %>">
+    <input id="<%- id %>" name="<%- path %>" type="checkbox" <%= value ? 'checked' : '' %>
+      aria-describedby="<%- id %>-error"><label for="<%- id %>"><%- label %></label>
+    <p class="error" id="<%- id %>-error" hidden></p>
+  </div>`);
+
+function idOf(path) {
+  return 'f-' + path.replace(/[^a-z0-9]+/gi, '-');
+}
+
+function field(path, label, value, extra = {}) {
+  return FIELD({ path, id: idOf(path), label, value: value ?? '', kind: 'text', hint: '',
+    readonly: false, required: false, rows: 3, options: [], ...extra });
+}
+
+function check(path, label, value) {
+  return CHECK({ path, id: idOf(path), label, value });
+}
+
+// The project's rollout settings. GET /api/v1/project/{id} puts the rollout *summary* under
+// `rollout`; its `settings` are the ones the current rollout runs with. Fields it lacks show
+// their defaults and are sent only when the user changes them (see changedFields).
+function rolloutSettings(p) {
+  return p.rollout_settings || (p.rollout && p.rollout.settings) || {};
+}
+
+const lines = (list) => (list || []).join('\n');
+const hookUrl = (hook) => (hook ? (typeof hook === 'string' ? hook : hook.url) : '');
+
+// The form's HTML for project `p` (empty for a new one).
+function formHtml(p, isNew) {
+  const r = p.rollout_spec || rolloutSettings(p);
+  const s = p.source || {};
+  const scripts = p.scripts || {};
+  const notify = p.notify || {};
+  const gates = p.gates || {};
+  return `
+  <form novalidate class="project-form">
+    <div class="form-error alert error" role="alert" hidden></div>
+    <div class="form-conflict alert conflict" role="alert" hidden></div>
+    <fieldset><legend>Project</legend><div class="grid">
+      ${field('name', 'Name', p.name || p.id, { readonly: !isNew, required: true,
+        hint: isNew ? 'A slug: lowercase letters, digits and -. It becomes the id.' : 'The id cannot change.' })}
+      ${field('version', 'Version', p.version, { required: true, hint: 'e.g. 1.4.2, or a CI tag.' })}
+      ${field('description', 'Description', p.description)}
+      ${field('deploy_at', 'Deploy at (UTC)', p.deploy_at, { hint: 'Optional ISO 8601 time, e.g. 2026-12-01T09:30:00Z.' })}
+      ${isNew ? '' : field('apply_at', 'Apply this update at (UTC)', '', { hint: 'Optional: schedule this change instead of applying it now.' })}
+    </div>
+      ${field('hosts', 'Hosts', lines(p.hosts), { kind: 'textarea', rows: 4, required: true, hint: 'One host name per line.' })}
+    </fieldset>
+    <fieldset><legend>Source</legend><div class="grid">
+      ${field('source.type', 'Source type', s.type || '', { kind: 'select', options: [['', 'none (CI uploads the artifact)'],
+        ['git', 'git'], ['svn', 'svn'], ['ftp', 'ftp'], ['http', 'http'], ['s3', 's3']] })}
+      ${field('source.url', 'Source URL', s.url)}
+      ${field('source.ref', 'Ref (tag, branch, commit)', s.ref)}
+      ${field('source.credentials', 'Credentials reference', s.credentials, { hint: 'ssm:/path or secretsmanager:name' })}
+      ${field('ci_server', 'CI server', p.ci_server)}
+    </div></fieldset>
+    <fieldset><legend>Dependencies</legend><div class="grid">
+      ${field('deb_dependencies', 'Debian packages', lines(p.deb_dependencies), { kind: 'textarea', hint: 'One per line, e.g. nginx (>= 1.18)' })}
+      ${field('depends_on', 'Depends on projects', lines((p.depends_on || []).map((d) => `${d.project} ${d.version || ''}`.trim())),
+        { kind: 'textarea', hint: 'One per line: project and version, e.g. db >=2.0' })}
+    </div></fieldset>
+    <fieldset><legend>Scripts</legend><div class="grid">
+      ${SCRIPTS.map(([name, label, hint]) => field(`scripts.${name}`, label, scripts[name], { kind: 'textarea', hint })).join('')}
+    </div></fieldset>
+    <fieldset><legend>Rollout</legend><div class="grid">
+      ${field('rollout.waves', 'Waves', (r.waves || ['100%']).join(', '), { hint: 'Cumulative counts and percentages, e.g. 1, 10%, 50%, 100%' })}
+      ${field('rollout.bake_seconds', 'Bake time (seconds)', r.bake_seconds ?? 0)}
+      ${field('rollout.max_failures', 'Failures allowed', r.max_failures ?? 0, { hint: 'A count or a percentage.' })}
+      ${field('rollout.canary_hosts', 'Canary hosts', (r.canary_hosts || []).join(', '), { hint: 'Comma-separated; they go first.' })}
+      ${field('rollout.deploy_timeout', 'Deploy timeout (seconds)', r.deploy_timeout ?? 1800)}
+      ${field('rollout.max_parallel', 'Max parallel hosts (0 = no limit)', r.max_parallel ?? 0)}
+      ${field('rollout.health_timeout', 'Health timeout (seconds)', r.health_timeout ?? 60)}
+      ${field('rollout.keep_releases', 'Releases kept on hosts', r.keep_releases ?? 5)}
+      ${field('rollout.rollback_mode', 'Rollback mode', r.rollback_mode || 'all', { kind: 'select',
+        options: [['all', 'all hosts at once'], ['waves', 'wave by wave']] })}
+    </div>
+      ${check('rollout.auto_promote', 'Promote to the next wave automatically', r.auto_promote ?? true)}
+      ${check('rollout.auto_rollback', 'Roll back automatically when failures exceed the limit', r.auto_rollback ?? true)}
+    </fieldset>
+    <fieldset><legend>Notifications and gates</legend><div class="grid">
+      ${field('notify.sns_topic_arn', 'SNS topic ARN', notify.sns_topic_arn)}
+      ${field('notify.webhooks', 'Webhook URLs', lines((notify.webhooks || []).map(hookUrl)), { kind: 'textarea', hint: 'One per line.' })}
+      ${field('gates.before_wave', 'Gate before each wave (URL)', hookUrl(gates.before_wave))}
+      ${field('gates.after', 'Gate after the rollout (URL)', hookUrl(gates.after))}
+    </div></fieldset>
+    <div class="actions">
+      <button type="submit">${isNew ? 'Create project' : 'Save changes'}</button>
+      <a class="button secondary" href="${isNew ? '#projects' : `#project/${encodeURIComponent(p.id)}`}">Cancel</a>
+    </div>
+  </form>`;
+}
+
+// "5" → 5, "10%" → "10%": numbers travel as numbers, anything else as typed (the API judges).
+function numberOrText(text) {
+  const value = text.trim();
+  return /^\d+$/.test(value) ? Number(value) : value;
+}
+
+const splitLines = (text) => text.split('\n').map((l) => l.trim()).filter(Boolean);
+const splitList = (text) => text.split(/[\s,]+/).map((l) => l.trim()).filter(Boolean);
+
+// A webhook as before when its URL did not change (keeps its secret and timeouts).
+function keepHook(url, previous) {
+  const old = (previous || []).find((h) => hookUrl(h) === url);
+  return old && typeof old === 'object' ? old : { url };
+}
+
+// The API body from the form's values.
+export function payloadFrom(values, previous, isNew) {
+  const body = {
+    version: values.version.trim(),
+    description: values.description,
+    hosts: splitLines(values.hosts),
+    deploy_at: values.deploy_at.trim() || null,
+    ci_server: values.ci_server.trim() || null,
+    deb_dependencies: splitLines(values.deb_dependencies),
+    depends_on: splitLines(values.depends_on).map((line) => {
+      const [project, ...spec] = line.split(/\s+/);
+      return spec.length ? { project, version: spec.join(' ') } : { project };
+    }),
+    scripts: {},
+    rollout: {
+      waves: splitList(values['rollout.waves']).map(numberOrText),
+      canary_hosts: splitList(values['rollout.canary_hosts']),
+      auto_promote: values['rollout.auto_promote'] === 'on',
+      auto_rollback: values['rollout.auto_rollback'] === 'on',
+      rollback_mode: values['rollout.rollback_mode'],
+    },
+    notify: {},
+    gates: {},
+  };
+  if (isNew) body.name = values.name.trim();
+  for (const key of ['bake_seconds', 'max_failures', 'deploy_timeout', 'max_parallel', 'health_timeout', 'keep_releases']) {
+    body.rollout[key] = numberOrText(values[`rollout.${key}`] || '');
+  }
+  for (const [name] of SCRIPTS) {
+    if (values[`scripts.${name}`].trim()) body.scripts[name] = values[`scripts.${name}`];
+  }
+  if (values['source.type']) {
+    body.source = { type: values['source.type'], url: values['source.url'].trim() };
+    for (const key of ['ref', 'credentials']) {
+      if (values[`source.${key}`].trim()) body.source[key] = values[`source.${key}`].trim();
+    }
+  } else {
+    body.source = null;
+  }
+  if (values['notify.sns_topic_arn'].trim()) body.notify.sns_topic_arn = values['notify.sns_topic_arn'].trim();
+  body.notify.webhooks = splitLines(values['notify.webhooks'])
+    .map((url) => keepHook(url, (previous.notify || {}).webhooks));
+  for (const gate of ['before_wave', 'after']) {
+    const url = values[`gates.${gate}`].trim();
+    if (url) body.gates[gate] = keepHook(url, [(previous.gates || {})[gate]].filter(Boolean));
+  }
+  return body;
+}
+
+// An update sends only what the user changed since the form was drawn (the API merges
+// `rollout` key by key), so untouched fields keep their stored values and the event log
+// names the fields that really changed.
+export function changedFields(body, initial) {
+  const changes = {};
+  for (const [key, value] of Object.entries(body)) {
+    if (key === 'rollout') {
+      const rollout = _.pick(value, (v, k) => !_.isEqual(v, initial.rollout[k]));
+      if (!_.isEmpty(rollout)) changes.rollout = rollout;
+    } else if (!_.isEqual(value, initial[key])) {
+      changes[key] = value;
+    }
+  }
+  return changes;
+}
+
+export const ProjectFormView = Base.extend({
+  events: { 'submit form': 'submit', 'click .reload-latest': 'reloadLatest' },
+
+  initialize({ projectId }) {
+    this.isNew = !projectId;
+    this.model = new Project(projectId ? { id: projectId } : {});
+  },
+
+  // New: draw the empty form. Edit: load the project first.
+  render() {
+    const title = this.isNew ? 'New project' : `Edit ${this.model.id}`;
+    this.$el.html(`<h1>${_.escape(title)}</h1><div class="form-slot card"><p class="muted">Loading…</p></div>`);
+    if (this.isNew) {
+      this.draw();
+    } else {
+      this.model.fetch().then(() => this.draw(), (error) => this.$('.form-slot')
+        .html($('<div class="alert error" role="alert"></div>').text(describeLoadError(error, 'Could not load the project'))));
+    }
+    return this;
+  },
+
+  // Draw the form for the model and remember what it showed (the base of an update's diff).
+  draw() {
+    this.$('.form-slot').html(formHtml(this.model.toJSON(), this.isNew));
+    this.initial = this.values();
+  },
+
+  // The request body: everything for a create; only the user's changes for an update.
+  body() {
+    const values = this.values();
+    const previous = this.model.toJSON();
+    const body = payloadFrom(values, previous, this.isNew);
+    if (this.isNew) return body;
+    const changes = changedFields(body, payloadFrom(this.initial, previous, false));
+    if (values.apply_at && values.apply_at.trim()) changes.apply_at = values.apply_at.trim();
+    return changes;
+  },
+
+  values() {
+    const form = this.$('form')[0];
+    const values = Object.fromEntries(new FormData(form));
+    for (const box of form.querySelectorAll('input[type=checkbox]')) values[box.name] = box.checked ? 'on' : '';
+    return values;
+  },
+
+  // Send the form; a 400 marks fields, a 409 explains the conflict.
+  async submit(event) {
+    event.preventDefault();
+    this.clearErrors();
+    const body = this.body();
+    const button = this.$('button[type=submit]').prop('disabled', true);
+    try {
+      await this.model.save(null, { attrs: body, wait: true });
+      flash(this.isNew ? `Project ${this.model.id} created.` : `Project ${this.model.id} saved.`);
+      Backbone.history.navigate(`project/${encodeURIComponent(this.model.id)}`, { trigger: true });
+    } catch (error) {
+      this.showError(error);
+    } finally {
+      button.prop('disabled', false);
+    }
+  },
+
+  clearErrors() {
+    this.$('.field').removeClass('invalid');
+    this.$('.field .error').prop('hidden', true).text('');
+    this.$('[aria-invalid]').removeAttr('aria-invalid');
+    this.$('.form-error, .form-conflict').prop('hidden', true).empty();
+    this.$('.form-error').removeClass('info').addClass('error');
+  },
+
+  // The field a server path belongs to: "rollout.waves[2]" → rollout.waves, "hosts[3]" → hosts.
+  fieldFor(path) {
+    let key = path;
+    while (key) {
+      const found = this.$(`.field[data-field="${CSS.escape(key)}"]`);
+      if (found.length) return found;
+      const shorter = key.replace(/(\[\d+\]|\.[^.[\]]+)$/, '');
+      if (shorter === key) break;
+      key = shorter;
+    }
+    return $();
+  },
+
+  showError(error) {
+    if (error.status === 409) {
+      this.$('.form-conflict').html(
+        `<p><strong>Someone changed this project while you were editing it.</strong> ` +
+        `${_.escape(error.message)}</p><p>Your edits are still in the form. Load the latest ` +
+        `revision (this keeps what you typed), check it, and save again.</p>` +
+        '<button type="button" class="secondary reload-latest">Load the latest revision</button>')
+        .prop('hidden', false);
+      this.$('.form-conflict button').trigger('focus');
+      return;
+    }
+    const unplaced = [];
+    for (const [path, message] of Object.entries(error.fields || {})) {
+      const box = this.fieldFor(path);
+      if (!box.length) { unplaced.push(`${path || 'body'}: ${message}`); continue; }
+      const shown = box.find('.error');
+      const text = path === box.data('field') ? message : `${path}: ${message}`;
+      shown.text(shown.text() ? `${shown.text()} · ${text}` : text).prop('hidden', false);
+      box.addClass('invalid').find('input, textarea, select').attr('aria-invalid', 'true');
+    }
+    const count = Object.keys(error.fields || {}).length;
+    const summary = count ? `The API found ${count} problem${count > 1 ? 's' : ''}; see the marked fields.`
+      : `${error.message}${error.status ? ` (HTTP ${error.status})` : ''}`;
+    this.$('.form-error').text([summary, ...unplaced].join(' ')).prop('hidden', false);
+    this.$('[aria-invalid]').first().trigger('focus');
+  },
+
+  // After a conflict: redraw the form from the newest revision with the user's edits on top,
+  // so a save applies exactly those edits (with the new ETag) and keeps the other person's.
+  async reloadLatest() {
+    const edits = this.body();
+    const fresh = new Project({ id: this.model.id });
+    try {
+      await fresh.fetch();
+    } catch (error) {
+      this.showError(error);
+      return;
+    }
+    this.model.set(fresh.attributes);
+    this.draw();
+    const merged = { ...fresh.toJSON(), ..._.omit(edits, 'rollout', 'apply_at'),
+      rollout_spec: { ...rolloutSettings(fresh.toJSON()), ...(edits.rollout || {}) } };
+    this.$('.form-slot').html(formHtml(merged, false));
+    if (edits.apply_at) this.$('[name=apply_at]').val(edits.apply_at);
+    const changed = Object.keys(_.omit(edits, 'apply_at'));
+    this.$('.form-error').removeClass('error').addClass('info')
+      .text(`Loaded revision ${fresh.get('rev')} (updated by ${fresh.get('updated_by') || 'someone'}). ` +
+        `Your edits are kept${changed.length ? ` (${changed.join(', ')})` : ''}; saving now applies ` +
+        'them on top of it.').prop('hidden', false);
+    this.$('.form-error').attr('tabindex', '-1').trigger('focus');
+  },
+});
