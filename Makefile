@@ -29,5 +29,10 @@ test: install
 bench: install
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
+# `make demo`, with `make run` running in another terminal: 12 sandbox hosts run the real agent
+# under .fabu/demo/; 1.0.0 rolls out through its canary waves, then 2.0.0 fails and rolls back.
+demo: $(STAMP)
+	$(BIN)/python -m infra.demo
+
 clean:
 	rm -rf $(VENV) .fabu tests/artifacts web/node_modules web/dist

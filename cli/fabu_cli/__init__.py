@@ -1,0 +1,1 @@
+"""fabu-cli: the ``fabu`` command, a signed client of the fabu API."""
