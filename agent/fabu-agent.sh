@@ -6,6 +6,9 @@
 # One run = one signed poll of GET $FABU_API_URL/api/v1/$FABU_HOST (200: a deploy is pending,
 # 204: nothing to do) and, when something is pending, one download of the generated deploy
 # script to a file, a completeness check, and one run of it with bash. Never `curl | bash`.
+# A deploy script that died mid-deploy (host rebooted, killed) leaves an in-flight marker; the
+# API then still holds that deploy in progress and answers 204, so the next run fetches the
+# script anyway: the script reports the interrupted deploy before anything else.
 #
 # Configuration, environment only: /etc/fabu/agent.env (or $FABU_AGENT_ENV) is sourced first
 # when present, so its values win over the environment. FABU_API_URL, FABU_REGION (required),
@@ -166,6 +169,17 @@ check_complete() {
     fi
 }
 
+# True when a deploy script died mid-deploy here: it left its in-flight marker behind.
+interrupted_deploy_on_disk() {
+    local marker
+    for marker in "$FABU_ROOT"/*/.fabu-inflight; do
+        if [[ -f $marker ]]; then
+            return 0
+        fi
+    done
+    return 1
+}
+
 main() {
     local cmd status
     for cmd in curl flock cksum bash tail head sed mktemp; do
@@ -180,12 +194,18 @@ main() {
 
     status=$(api_get "/api/v1/$FABU_HOST" "$WORK/poll")
     case $status in
-        204) return 0 ;;
-        200) ;;
+        204)
+            # The API still holds an interrupted deploy as in progress (so nothing is pending):
+            # the script, even one with no items, reports the interruption at once.
+            if ! interrupted_deploy_on_disk; then
+                return 0
+            fi
+            say "a deploy was interrupted on $FABU_HOST; fetching the deploy script to report it"
+            ;;
+        200) say "a deploy is pending for $FABU_HOST; fetching the deploy script" ;;
         *) refuse_status "poll of /api/v1/$FABU_HOST" "$status" "$WORK/poll" ;;
     esac
 
-    say "a deploy is pending for $FABU_HOST; fetching the deploy script"
     status=$(api_get "/api/v1/$FABU_HOST/deploy" "$WORK/deploy.sh")
     if [[ $status != 200 ]]; then
         refuse_status "download of the deploy script" "$status" "$WORK/deploy.sh"
