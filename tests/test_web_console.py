@@ -6,6 +6,7 @@ Debian's Chromium (headless, driven by Playwright) loads the console from the su
 every page land in ``tests/artifacts/`` (gitignored). Without ``/usr/bin/chromium`` the tests
 skip with a message, except in CI (``CI`` set), where they fail.
 """
+import datetime
 import hashlib
 import json
 import os
@@ -355,14 +356,18 @@ def test_a_refused_control_is_explained(page, live):
     expect(page.locator(".control-result")).to_contain_text("last wave")
 
 
-def _reports_route(live):
-    return live.request("GET", "/api/v1/reports/latest").status_code
+def _has_reports_route():
+    from app import app
+    return "/api/v1/reports/latest" in app.routes
 
 
 def test_reports_page_draws_its_charts(page, live):
-    if _reports_route(live) == 404:
+    if not _has_reports_route():
         pytest.xfail("GET /api/v1/reports/latest is not in the API yet (another issue)")
+    from chalicelib import reports
     expect = _expect()
+    page.get_by_role("link", name="Reports").click()
+    expect(page.locator(".load-error")).to_contain_text("no report has been generated yet")
     names = ["web-1.example.com", "web-2.example.com"]
     _create(live, hosts=names)
     _ready_release("web", "1.0.0")
@@ -370,10 +375,17 @@ def test_reports_page_draws_its_charts(page, live):
     for name in names:
         _Host(live, name).run_cron()
     live.tick()
-    page.get_by_role("link", name="Reports").click()
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    reports.generate(today - datetime.timedelta(days=1))   # the daily job, for two days
+    reports.generate(today)
     expect(page.locator("#chart-success canvas")).to_have_count(1)
     expect(page.locator("#chart-duration canvas")).to_have_count(1)
-    expect(page.locator(".report-table")).to_contain_text("web")
+    expect(page.locator(".report-table tbody tr")).to_have_count(1)
+    row = page.locator(".report-table tbody tr")
+    expect(row).to_contain_text("web")
+    expect(row.locator("td").nth(1)).to_have_text("100 %")
+    expect(page.locator(".load-error")).to_be_hidden()
+    expect(page.locator(".generated")).to_contain_text("Report of %s" % today.isoformat())
     _shot(page, "reports")
 
 

@@ -1,34 +1,44 @@
-// The latest summary report: per project, deploys, success rate, durations and a daily series.
+// One day's summary report (GET /api/v1/reports/latest or /api/v1/reports/{date}): per project,
+// deploys, success rate and durations; `totals` for the whole day.
 export const Report = Backbone.Model.extend({
-  url: '/api/v1/reports/latest',
-
-  // Per-project rows, whether the API sends a list or an object keyed by project.
-  projects() {
-    const raw = this.get('projects') || {};
-    if (Array.isArray(raw)) return raw.map((p) => ({ ...p, project: p.project || p.id || p.name }));
-    return Object.entries(raw).map(([project, p]) => ({ project, ...p }));
+  initialize(attrs, { date } = {}) {
+    this.date = date || 'latest';
   },
 
-  // The daily series [{day, deploys, success_rate, median_seconds, p95_seconds}], oldest first:
-  // the report's own, or (when it sends per-project series only) each day's deploy-weighted mean.
-  daily() {
-    const own = this.get('daily') || this.get('series') || this.get('days');
-    if (Array.isArray(own) && own.length) return sortByDay(own);
-    const days = {};
-    for (const project of this.projects()) {
-      for (const point of project.daily || project.series || project.days || []) {
-        const day = days[point.day || point.date] ||= { day: point.day || point.date, deploys: 0,
-          weights: { success_rate: 0, median_seconds: 0, p95_seconds: 0 } };
-        const n = point.deploys || 0;
-        day.deploys += n;
-        for (const key of Object.keys(day.weights)) day.weights[key] += (point[key] || 0) * n;
-      }
-    }
-    return sortByDay(Object.values(days).map((d) => ({ day: d.day, deploys: d.deploys,
-      ...Object.fromEntries(Object.entries(d.weights).map(([k, v]) => [k, d.deploys ? v / d.deploys : null])) })));
+  url() {
+    return `/api/v1/reports/${encodeURIComponent(this.date)}`;
+  },
+
+  // The report's day (YYYY-MM-DD).
+  day() {
+    return this.get('date') || this.get('day');
+  },
+
+  // Per-project rows with the numbers the page shows.
+  projects() {
+    const raw = this.get('projects') || [];
+    const list = Array.isArray(raw) ? raw : Object.entries(raw).map(([project, p]) => ({ project, ...p }));
+    return list.map((p) => ({ project: p.project || p.id, deploys: p.deploys,
+      success_rate: p.success_rate, ...durations(p) }));
+  },
+
+  // The day as one point of the charts: deploys, success rate, median and p95 duration.
+  point() {
+    const totals = this.get('totals') || this.attributes;
+    return { day: this.day(), deploys: totals.deploys, success_rate: totals.success_rate,
+      ...durations(totals) };
   },
 });
 
-function sortByDay(points) {
-  return points.map((p) => ({ ...p, day: p.day || p.date })).sort((a, b) => (a.day < b.day ? -1 : 1));
+// {median_seconds, p95_seconds} from either `duration_seconds: {median, p95}` or flat fields.
+function durations(data) {
+  const d = data.duration_seconds || {};
+  return { median_seconds: d.median ?? data.median_seconds ?? null,
+    p95_seconds: d.p95 ?? data.p95_seconds ?? null };
+}
+
+// The days before `day` (YYYY-MM-DD), newest first.
+export function daysBefore(day, count) {
+  const start = Date.parse(`${day}T00:00:00Z`);
+  return _.range(1, count + 1).map((n) => new Date(start - n * 86400000).toISOString().slice(0, 10));
 }

@@ -7,7 +7,7 @@ const ACTIONS = {
     label: 'Promote', states: ['running', 'scheduled', 'waiting_release'],
     title: 'Promote the rollout?',
     text: (p, r) => (r.state === 'running'
-      ? `Release wave ${r.wave + 2} of ${r.waves.length} of ${p.id} ${r.version} now, without waiting for the bake time.`
+      ? `Release wave ${r.wave + 1} (waves count from 0; the last is ${r.waves.length - 1}) of ${p.id} ${r.version} now, without waiting for the bake time or an automatic promote.`
       : `Start the rollout of ${p.id} ${r.version} now instead of at its scheduled time.`),
   },
   pause: {

@@ -55,9 +55,9 @@ const ROLLOUT = _.template(`
     <span class="progress-label"><%- text(overall) %></span></div>
   <div class="waves">
   <% _.each(r.waves, function (w) { var t = tally(w.counts); %>
-    <div class="wave" data-wave="<%- w.wave %>"><span>Wave <%- w.wave + 1 %>
+    <div class="wave" data-wave="<%- w.wave %>"><span>Wave <%- w.wave %>
       <% if (!w.released) { %><span class="muted">(held)</span><% } %></span>
-      <%= bar(t, 'Progress of wave ' + (w.wave + 1)) %><span class="progress-label"><%- text(t) %></span></div>
+      <%= bar(t, 'Progress of wave ' + w.wave) %><span class="progress-label"><%- text(t) %></span></div>
   <% }); %>
   </div>
   <% if (r.lost.length || r.silent.length || r.blocked.length) { %>
@@ -74,7 +74,7 @@ const HOST_ROW = _.template(`
   <td><%- h.running_version || '—' %></td>
   <td><%= badge(h.status) %><% if (h.drift) { %> <%= badge('drift') %><% } %><% if (h.silent) { %> <%= badge('silent') %><% } %>
     <% if (h.blocked_reason) { %><div class="muted"><%- h.blocked_reason %></div><% } %></td>
-  <td class="opt"><%- h.wave === null || h.wave === undefined ? '—' : h.wave + 1 %></td>
+  <td class="opt"><%- h.wave === null || h.wave === undefined ? '—' : h.wave %></td>
   <td><% if (h.last_phase) { %><%- h.last_phase %> <%= badge(h.last_status === 'ok' ? 'succeeded' : 'failed', h.last_status) %><br><% } %>
     <%= timeTag(h.reported_at) %></td>
   <td><button type="button" class="secondary show-report" <%= h.deploy_id ? '' : 'disabled' %>

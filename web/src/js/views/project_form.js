@@ -207,6 +207,15 @@ export function changedFields(body, initial) {
   return changes;
 }
 
+// "hosts[1]" in a one-per-line field is "line 2"; other sub-paths are named as the API names them.
+function describePath(path, box, message) {
+  const field = box.data('field');
+  if (path === field) return message;
+  const line = path.slice(field.length).match(/^\[(\d+)\]$/);
+  if (line && box.find('textarea').length) return `line ${Number(line[1]) + 1}: ${message}`;
+  return `${path}: ${message}`;
+}
+
 export const ProjectFormView = Base.extend({
   events: { 'submit form': 'submit', 'click .reload-latest': 'reloadLatest' },
 
@@ -306,7 +315,7 @@ export const ProjectFormView = Base.extend({
       const box = this.fieldFor(path);
       if (!box.length) { unplaced.push(`${path || 'body'}: ${message}`); continue; }
       const shown = box.find('.error');
-      const text = path === box.data('field') ? message : `${path}: ${message}`;
+      const text = describePath(path, box, message);
       shown.text(shown.text() ? `${shown.text()} · ${text}` : text).prop('hidden', false);
       box.addClass('invalid').find('input, textarea, select').attr('aria-invalid', 'true');
     }

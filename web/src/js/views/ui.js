@@ -67,7 +67,7 @@ export function confirmAction(title, text, okLabel) {
 
 // What to tell the user about an API error of a page's data: 403/404 say what they mean.
 export function describeLoadError(error, what) {
-  if (error.status === 404) return `${what}: the API answered 404 — this route or item does not exist (yet) on ${config.apiUrl}.`;
+  if (error.status === 404) return `${what}: the API answered 404 (${error.message}) — this route or item does not exist (yet) on ${config.apiUrl}.`;
   if (error.status === 403) return `${what}: the API answered 403 — your key may not read this. ${error.message}`;
   if (error.status === 0) return error.message;
   return `${what}: ${error.message} (HTTP ${error.status})`;
