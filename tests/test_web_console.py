@@ -14,6 +14,7 @@ import re
 import subprocess
 
 import pytest
+import requests
 
 from conftest import ADMIN_KEY, ADMIN_SECRET, ROOT, base_project
 
@@ -456,3 +457,17 @@ def test_phone_sized_viewport_has_no_sideways_scrolling(browser, console, live):
         .filter(el => el.getBoundingClientRect().right > window.innerWidth + 1)
         .filter(el => !el.closest('.table-wrap')).slice(0, 8).map(el => el.outerHTML.slice(0, 160))""")
     tab.context.close()
+
+
+def test_host_report_route_is_for_admins_and_names_a_missing_host(live):
+    _create(live)
+    key, secret = live.add_host("web-1.example.com")
+    path = "/api/v1/project/web/hosts/web-1.example.com/report"
+    assert live.request("GET", path, key=key, secret=secret).status_code == 403
+    missing = live.request("GET", "/api/v1/project/web/hosts/nowhere.example.com/report")
+    assert missing.status_code == 404 and "nowhere.example.com" in missing.json()["error"]
+    preflight = requests.options(live.url + path, timeout=10, headers={
+        "Origin": "http://127.0.0.1:4566", "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization,x-amz-date"})
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
