@@ -5,7 +5,9 @@ released: some pending, some in progress, most succeeded), then runs ``rollouts.
 counting every DynamoDB call through botocore's ``before-call`` event, and times a raw boto3
 Query of the same items (the same ``project-index`` key conditions) in the same run.
 
-Asserts: no ``Scan``; tick time <= 2x the raw Query. Prints the numbers.
+Asserts: no ``Scan``; tick time <= 2x the raw Query. Prints the numbers. Measured on a loaded
+2-CPU box against moto's server (which is slow on big index queries, hence the long times):
+10 Queries + 8 UpdateItems, no Scan; tick 89.7 s vs raw Query 55.7 s, ratio 1.61x.
 
     .venv/bin/python bench/bench_tick.py            # starts its own moto server
     AWS_ENDPOINT_URL=http://127.0.0.1:4566 .venv/bin/python bench/bench_tick.py
@@ -13,6 +15,7 @@ Asserts: no ``Scan``; tick time <= 2x the raw Query. Prints the numbers.
 import collections
 import datetime
 import json
+import logging
 import os
 import socket
 import sys
@@ -39,6 +42,7 @@ def _environment():
     os.environ["FABU_PREFIX"] = "fabubench"
     if os.environ.get("AWS_ENDPOINT_URL"):
         return None
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from moto.server import ThreadedMotoServer
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -95,7 +99,8 @@ def _count_calls():
 def _raw_query(table):
     """The same items the tick reads, with a plain boto3 Query per project (no models)."""
     import boto3
-    client = boto3.client("dynamodb")
+    from botocore.config import Config
+    client = boto3.client("dynamodb", config=Config(read_timeout=300))
     count = 0
     for p in range(PROJECTS):
         pages = client.get_paginator("query").paginate(
@@ -108,10 +113,19 @@ def _raw_query(table):
     return count
 
 
+def _patient_clients():
+    """The emulator is slow on big index queries: allow it more than the Lambda's 15 s."""
+    from chalicelib.models import ALL_MODELS
+    for model in ALL_MODELS:
+        model.Meta.read_timeout_seconds = 300
+        model._connection = None
+
+
 def main():
     server = _environment()
     try:
         from infra import stack
+        _patient_clients()
         from chalicelib import config, rollouts
         stack.create_stack("fabubench", "local")
         now = datetime.datetime.now(datetime.timezone.utc)
