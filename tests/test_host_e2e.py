@@ -223,6 +223,26 @@ def test_host_killed_mid_deploy_is_reported_interrupted_on_the_next_run(live, ma
     assert host.run_agent().stdout == ""          # reported once, then quiet again
 
 
+def test_interrupted_deploy_of_a_deleted_project_is_forgotten_not_retried(live, make_host):
+    host = make_host("e2e-1.example.com")
+    flag, scripts = _slow_start(host)
+    stored_release("shop", "1.0.0")
+    _create(live, project_body("shop", "1.0.0", [host.host], scripts=scripts))
+    live.tick()
+    agent = host.start_agent()
+    try:
+        _wait_in_phase(host, "shop", "do-deploy")
+    finally:
+        _stop(agent)
+    assert live.request("DELETE", "/api/v1/project/shop?force=true").status_code == 200
+    result = host.run_agent()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no longer knows shop deploy" in result.stderr
+    assert not (host.root / "shop" / ".fabu-inflight").exists()
+    again = host.run_agent()
+    assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
+
+
 def test_second_agent_run_exits_at_once_while_the_first_deploys(live, make_host):
     host = make_host("e2e-1.example.com")
     flag, scripts = _slow_start(host)
