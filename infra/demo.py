@@ -201,16 +201,18 @@ def wait_for(client, version, settings, deadline):
     finals = ("succeeded", "rolled_back", "halted", "failed", "cancelled", "superseded")
     with render.WaveBars(console=render.out) as bars:
         while time.monotonic() < deadline:
-            rollout = client.get("/api/v1/project/%s" % PROJECT).body.get("rollout") or {}
+            body = client.get("/api/v1/project/%s" % PROJECT).body
+            rollout = body.get("rollout") or {}
             if rollout.get("version") == version:
                 bars.update(rollout)
                 if rollout.get("state") in finals:
-                    return rollout["state"]
+                    return rollout["state"], body
             time.sleep(settings.poll_seconds)
-    return "timed out"
+    return "timed out", {}
 
 
 def run(settings, client, fleet):
+    from fabu_cli.commands import explain_failures
     deadline = time.monotonic() + settings.timeout
     client.get("/api/v1/project")  # fails early (and clearly) when the API is not there
     _reset_project(client)
@@ -221,15 +223,16 @@ def run(settings, client, fleet):
     client.post("/api/v1/project", project_body(settings, repo_url))
     say("created project %s at 1.0.0: waves [1, 25%%, 100%%], bake %ds; follow it in the UI or "
         "with `fabu watch %s`" % (PROJECT, settings.bake_seconds, PROJECT))
-    first = wait_for(client, "1.0.0", settings, deadline)
+    first, _ = wait_for(client, "1.0.0", settings, deadline)
     say("rollout of 1.0.0: %s; hosts run %s" % (first.replace("_", " "), fleet.versions()))
     if first != "succeeded":
         return 1
     client.put("/api/v1/project/%s" % PROJECT, {
         "version": "2.0.0", "source": {"type": "git", "url": repo_url, "ref": "v2.0.0"}})
     say("updated %s to 2.0.0, whose check fails on the canary %s" % (PROJECT, settings.hosts[0]))
-    second = wait_for(client, "2.0.0", settings, deadline)
+    second, body = wait_for(client, "2.0.0", settings, deadline)
     say("rollout of 2.0.0: %s; hosts run %s" % (second.replace("_", " "), fleet.versions()))
+    explain_failures(client, PROJECT, body)
     if second != "rolled_back":
         return 1
     say("done: 1.0.0 succeeded, then 2.0.0 rolled back (see `fabu events %s`)" % PROJECT)

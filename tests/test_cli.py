@@ -1,7 +1,9 @@
 """The ``fabu`` command against the real local stack (``chalice local`` over HTTP).
 
-Commands run as the installed console script (``.venv/bin/fabu``), signed through botocore's
-credential chain from environment keys, exactly as a user or a CI job runs them.
+Commands are signed through botocore's credential chain from environment keys, exactly as a user
+or a CI job runs them. Most run in-process through click's runner (a process start costs about a
+second); the tests that need the process boundary (the installed console script, ``watch`` beside
+a thread that plays the ticker and the hosts) run ``.venv/bin/fabu`` itself.
 """
 import hashlib
 import json
@@ -12,23 +14,32 @@ import threading
 import time
 
 import pytest
+from click.testing import CliRunner
 
 from conftest import ADMIN_KEY, ADMIN_SECRET, base_project, free_port
 
 FABU = os.path.join(os.path.dirname(sys.executable), "fabu")
-pytestmark = pytest.mark.skipif(not os.path.exists(FABU), reason="the CLI is installed by `make`")
 
 
-def fabu(live, *args, key=ADMIN_KEY, secret=ADMIN_SECRET, endpoint=None, env=None, timeout=60):
+def fabu(live, *args, key=ADMIN_KEY, secret=ADMIN_SECRET, endpoint=None, env=None, timeout=60,
+         process=False):
     """Run ``fabu --endpoint <live> ARGS`` with keys in the environment; (code, stdout, stderr)."""
-    run_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    run_env.update({"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret,
-                    "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
-                    "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "COLUMNS": "200"})
+    run_env = {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret,
+               "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
+               "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_PROFILE": None,
+               "AWS_SESSION_TOKEN": None, "COLUMNS": "200"}
     run_env.update(env or {})
-    proc = subprocess.run([FABU, "--endpoint", endpoint or live.url, *args], env=run_env,
-                          capture_output=True, text=True, timeout=timeout)
-    return proc.returncode, proc.stdout, proc.stderr
+    argv = ["--endpoint", endpoint or live.url, *args]
+    if process:
+        full = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        full.update({k: v for k, v in run_env.items() if v is not None})
+        proc = subprocess.run([FABU, *argv], env=full, capture_output=True, text=True, timeout=timeout)
+        return proc.returncode, proc.stdout, proc.stderr
+    from fabu_cli.commands import cli
+    result = CliRunner().invoke(cli, argv, env=run_env, prog_name="fabu")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a traceback a user would have seen
+    return result.exit_code, result.stdout, result.stderr
 
 
 def write_yaml(tmp_path, text):
@@ -59,7 +70,8 @@ def ready_release(project, version):
 
 
 def test_create_from_yaml_then_show_and_list(live, tmp_path):
-    code, out, err = fabu(live, "project", "create", "-f", write_yaml(tmp_path, PROJECT_YAML))
+    code, out, err = fabu(live, "project", "create", "-f", write_yaml(tmp_path, PROJECT_YAML),
+                          process=True)
     assert code == 0, err
     assert "created project shop" in err and "1.0.0" in out
 
@@ -72,6 +84,16 @@ def test_create_from_yaml_then_show_and_list(live, tmp_path):
     code, out, err = fabu(live, "list")
     assert code == 0, err
     assert "shop" in out and "1.0.0" in out
+
+
+def test_update_from_the_edited_yaml_takes_the_id_from_its_name(live, tmp_path):
+    path = write_yaml(tmp_path, PROJECT_YAML)
+    assert fabu(live, "project", "create", "-f", path)[0] == 0
+    write_yaml(tmp_path, PROJECT_YAML.replace("version: 1.0.0", "version: 1.0.1"))
+    code, out, err = fabu(live, "project", "update", "-f", path)
+    assert code == 0, err
+    assert "updated project shop" in err
+    assert live.request("GET", "/api/v1/project/shop").json()["version"] == "1.0.1"
 
 
 def test_update_from_json_with_a_stale_etag_is_a_conflict(live, tmp_path):
@@ -116,7 +138,7 @@ def test_unknown_key_is_explained_as_a_signature_problem(live):
 
 
 def test_connection_refused_asks_whether_make_run_runs(live):
-    code, out, err = fabu(live, "list", endpoint="http://127.0.0.1:%d" % free_port())
+    code, out, err = fabu(live, "list", endpoint="http://127.0.0.1:%d" % free_port(), process=True)
     assert code == 3
     assert "connection refused" in err and "is `make run` running?" in err
     assert "Traceback" not in err
@@ -198,7 +220,8 @@ class _Hosts:
                     "project": item["project"], "version": item["version"],
                     "deploy_id": item["deploy_id"], "phase": phase,
                     "status": "failed" if failed else "ok", "exit_code": 1 if failed else 0,
-                    "output": phase, "running_version": item["version"]}, key=key, secret=secret)
+                    "output": "smoke test: /healthz answered 500" if failed else phase,
+                    "running_version": item["version"]}, key=key, secret=secret)
                 if failed:
                     break
 
@@ -225,13 +248,17 @@ def test_watch_follows_a_rollout_to_its_end_and_exits_with_its_outcome(live, tmp
     driver = threading.Thread(target=_drive, args=(live, hosts, stop), daemon=True)
     driver.start()
     try:
-        got, out, err = fabu(live, "watch", "shop", "--interval", "0.3", "--timeout", "60", timeout=90)
+        got, out, err = fabu(live, "watch", "shop", "--interval", "0.3", "--timeout", "60",
+                             timeout=90, process=True)
     finally:
         stop.set()
         driver.join(timeout=30)
     assert got == code, err
     assert final in out
     assert "wave 0 (canary)" in err and "wave 1" in err
+    if failing:  # why it ended: the canary's failed phase and its output
+        assert "shop-" in err and ": post-deploy failed (exit 1):" in err
+        assert "    | smoke test: /healthz answered 500" in err
 
 
 def test_watch_gives_up_after_its_timeout(live, tmp_path):
@@ -271,3 +298,10 @@ def test_promote_releases_the_next_wave_until_the_last(live, tmp_path):
     assert json.loads(out)["wave"] == 1
     code, out, err = fabu(live, "promote", "shop", "--full")
     assert code == 1 and "HTTP 409: the rollout of 1.0.0 is already at its last wave" in err
+    code, out, err = fabu(live, "rollback", "shop", "--to", "0.9.0")
+    assert code == 1 and "  to: no ready release of 0.9.0" in err
+    code, out, err = fabu(live, "delete", "shop")
+    assert code == 1 and "HTTP 409" in err and "rollout in progress" in err
+    code, out, err = fabu(live, "delete", "shop", "--force")
+    assert code == 0 and "deleted project shop" in out
+    assert live.request("GET", "/api/v1/project/shop").status_code == 404

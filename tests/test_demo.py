@@ -46,7 +46,8 @@ def test_demo_succeeds_with_1_0_0_then_rolls_2_0_0_back(live, tmp_path):
     rolled_back = out.index("demo: rollout of 2.0.0: rolled back; hosts run {'1.0.0': 12}")
     assert succeeded < rolled_back
     assert took < DEMO_TIMEOUT
-    canary_log = (tmp_path / "demo" / "demo-01.fabu.test" / "agent.log").read_text()
-    assert "check: /healthz answered 500" in canary_log or "failed" in canary_log
+    # why 2.0.0 was rolled back: the canary's failed check, as the host reported it
+    assert "demo-01.fabu.test: post-deploy failed (exit 1):" in proc.stderr
+    assert "check: /healthz answered 500" in proc.stderr
     others = (tmp_path / "demo" / "demo-12.fabu.test" / "root" / "demo" / "current" / ".fabu-version")
     assert others.read_text().strip() == "1.0.0"

@@ -277,7 +277,8 @@ def watch(ctx, project_id, timeout, interval):
     """
     client = _client(ctx)
     deadline = time.monotonic() + timeout if timeout else None
-    rollout = client.get(_path(project_id)).body.get("rollout")
+    body = client.get(_path(project_id)).body
+    rollout = body.get("rollout")
     if not rollout:
         render.failure("project %s has no rollout to watch" % project_id)
         ctx.exit(EXIT_API)
@@ -289,7 +290,8 @@ def watch(ctx, project_id, timeout, interval):
             if final or (deadline and time.monotonic() >= deadline):
                 break
             time.sleep(interval)
-            latest = client.get(_path(project_id)).body.get("rollout")
+            body = client.get(_path(project_id)).body
+            latest = body.get("rollout")
             if latest and latest["id"] != watched:
                 rollout = dict(rollout, state="superseded",
                                reason="superseded by the rollout of %s" % latest.get("version"))
@@ -304,7 +306,22 @@ def watch(ctx, project_id, timeout, interval):
         render.as_json(rollout)
     else:
         render.out.print(render.escape(message))
+    if code in (WATCH_EXIT["halted"], WATCH_EXIT["rolled_back"], WATCH_EXIT["failed"]):
+        explain_failures(client, project_id, body)
     ctx.exit(code)
+
+
+def explain_failures(client, project_id, body):
+    """Why it ended: the failed hosts of this rollout, each with its failed phase's last lines."""
+    hosts = (body.get("hosts_view") or {}).get("hosts") or []
+    failed = [h for h in hosts if h.get("status") in render.BAD_STATUSES][:3]
+    for host in failed:
+        try:
+            report = client.get(_path(project_id, "hosts/%s/report" % host["host"])).body
+        except ApiError:
+            report = {}  # an API without the console's report route: the status says enough
+        bad = [r for r in report.get("reports", []) if r.get("status") == "failed"]
+        render.host_failure(host, bad[0] if bad else None)
 
 
 # --- hosts ------------------------------------------------------------------------------------

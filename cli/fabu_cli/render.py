@@ -106,6 +106,18 @@ def events_table(events):
                                         _e(who), _e(event.get("message"))))
 
 
+def host_failure(host, report=None, lines=5):
+    """One failed host: its status and, when known, the failed phase and its output's tail."""
+    if report is None:
+        err.print("  %s: %s%s" % (_e(host.get("host")), _e(host.get("status")),
+                                  " after " + _e(host.get("last_phase")) if host.get("last_phase") else ""))
+        return
+    err.print("  %s: %s failed (exit %s):" % (_e(host.get("host")), _e(report.get("phase")),
+                                               _e(report.get("exit_code"))))
+    for line in (report.get("output") or "").rstrip().splitlines()[-lines:]:
+        err.print("    | %s" % _e(line))
+
+
 # --- errors -----------------------------------------------------------------------------------
 
 def api_error(exc, identity=None):
