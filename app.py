@@ -6,6 +6,7 @@ from chalice import Chalice, Rate
 from chalicelib import (api_artifacts, api_controls, api_hosts, api_projects, builds, config,
                         projects, rollouts)
 from chalicelib import api_console
+from chalicelib import api_events, api_reports, events, notify, reports
 from chalicelib.localauth import make_sigv4_middleware
 
 app = Chalice(app_name="fabu")
@@ -16,6 +17,9 @@ app.register_blueprint(api_artifacts.bp)
 app.register_blueprint(api_hosts.bp)
 app.register_blueprint(api_console.bp)
 projects.CHANGE_HOOKS.append(rollouts.on_project_change)
+app.register_blueprint(api_events.bp)
+app.register_blueprint(api_reports.bp)
+events.HOOKS.append(notify.enqueue)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")
@@ -30,3 +34,17 @@ def build_worker(event):
     for record in event:
         attempt = int(record.to_dict().get("attributes", {}).get("ApproximateReceiveCount", 1))
         builds.handle_build_message(json.loads(record.body), attempt=attempt)
+
+
+@app.on_sqs_message(queue=config.notify_queue_name(), batch_size=1, name="notifier")
+def notifier(event):
+    """Deliver one queued event (SNS, webhooks, after-gate); raising lets SQS retry, then the DLQ."""
+    for record in event:
+        attempt = int(record.to_dict().get("attributes", {}).get("ApproximateReceiveCount", 1))
+        notify.deliver(json.loads(record.body), attempt=attempt)
+
+
+@app.schedule(reports.cron(), name="daily_report")
+def daily_report(event):
+    """Write yesterday's (UTC) report to S3 and post its summary to SNS (FABU_REPORT_CRON)."""
+    reports.run_scheduled(event.to_dict())

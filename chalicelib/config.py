@@ -42,7 +42,7 @@ def build_queue_name():
 
 
 def notify_queue_name():
-    return resource_name("notify")
+    return resource_name("notify.fifo")  # FIFO: one message group per project keeps order
 
 
 def notify_topic_name():

@@ -140,6 +140,7 @@ class Rollout(Model):
     resume_state = UnicodeAttribute(null=True)
     lock_owner = UnicodeAttribute(null=True)
     lock_until = UTCDateTimeAttribute(null=True)
+    gate = JSONAttribute(null=True)  # a before_wave gate being waited on: {wave, since, reason}
     active_index = ActiveRolloutIndex()
 
 

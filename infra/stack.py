@@ -115,12 +115,22 @@ def _create_bucket_policy(session, props):
     return props["Bucket"]
 
 
+#: Queue properties whose CloudFormation name is also the SQS attribute name.
+_QUEUE_ATTRIBUTES = ("FifoQueue", "ContentBasedDeduplication", "DeduplicationScope",
+                     "FifoThroughputLimit", "DelaySeconds", "MaximumMessageSize",
+                     "ReceiveMessageWaitTimeSeconds")
+
+
 def _create_queue(session, props, resolver, logical):
     sqs = session.client("sqs")
     attributes = {"VisibilityTimeout": str(props.get("VisibilityTimeout", 30)),
                   "MessageRetentionPeriod": str(props.get("MessageRetentionPeriod", 345600))}
     if "RedrivePolicy" in props:
         attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+    for name in _QUEUE_ATTRIBUTES:
+        if name in props:  # SQS wants every attribute as a string ("true", not True)
+            value = props[name]
+            attributes[name] = str(value).lower() if isinstance(value, bool) else str(value)
     url = sqs.create_queue(QueueName=props["QueueName"], Attributes=attributes)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     resolver.attrs[(logical, "Arn")] = arn
