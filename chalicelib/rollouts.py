@@ -23,7 +23,7 @@ import time
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 
-from chalicelib import config, events, projects, releases, rollout_view, versions
+from chalicelib import config, events, gates, projects, releases, rollout_view, versions
 from chalicelib.errors import Conflict, NotFound, ValidationError
 from chalicelib.models import HostState, Project, Rollout, utcnow, wave_key
 from chalicelib.validation import format_time, parse_time
@@ -375,6 +375,9 @@ def _start(rollout, now, actor):
     if blocker:
         _wait(rollout, blocker, actor)
         return "waiting_release"
+    verdict = gates.check_before_wave(rollout.project, project.spec, rollout, 0, now)
+    if not verdict.ok:
+        return gates.hold(rollout, verdict, actor)
     spec = project.spec
     rollout_settings = _settings(rollout)
     plan = plan_waves(rollout.project, spec.get("hosts", []),
@@ -518,6 +521,9 @@ def _drive_waves(rollout, items, now, actor):
     if now < bake_until:
         _wait(rollout, "wave %d done: baking until %s" % (wave, format_time(bake_until)), actor)
         return "running"
+    verdict = gates.check_before_wave(rollout.project, None, rollout, wave + 1, now)
+    if not verdict.ok:
+        return gates.hold(rollout, verdict, actor)
     _open_waves(rollout, wave + 1, now, actor, "auto_promote")
     return "running"
 
@@ -696,6 +702,9 @@ def resume(project_id, actor):
 def rollback(project_id, actor, to=None):
     """Send every host on the rollout's version back to the previous good version (or ``to``)."""
     now = utcnow()
+    if to is not None and not versions.is_valid(to):  # "" or junk is no DynamoDB key: 400, not 500
+        raise ValidationError("cannot roll back to %r: not a version" % to[:60],
+                              {"to": "must be a version such as 1.4.2"})
     if to is not None:
         release = releases.get(project_id, to)
         if release is None or release.state != releases.READY:
