@@ -25,7 +25,7 @@ from pathlib import Path
 import botocore.exceptions
 from pynamodb.exceptions import PutError, UpdateError
 
-from chalicelib import aws, config, events, packaging, releases, secrets, sources
+from chalicelib import aws, config, events, packaging, releases, secrets, sources, versions
 from chalicelib.errors import Conflict, FabuError, NotFound, ValidationError
 from chalicelib.models import Release, utcnow
 
@@ -180,6 +180,15 @@ def _update(release, build_id, condition, actions):
 
 # --- the CI path -----------------------------------------------------------------------------
 
+def _check_version(version):
+    """400 unless ``version`` is a version string (anything else is no DynamoDB key: a 500)."""
+    if not isinstance(version, str) or not version:
+        raise ValidationError("version is required", {"version": "is required"})
+    if not versions.is_valid(version):
+        raise ValidationError("version %r is not a version such as 1.4.2" % version[:60],
+                              {"version": "must be a version such as 1.4.2"})
+
+
 def request_ci_upload(project, version, sha256, ci_server=None, actor=None) -> dict:
     """A presigned PUT URL for the release tarball a CI server built itself.
 
@@ -188,8 +197,9 @@ def request_ci_upload(project, version, sha256, ci_server=None, actor=None) -> d
     """
     if not isinstance(sha256, str) or not _SHA256.match(sha256):
         raise ValidationError("sha256 must be 64 hex digits", {"sha256": "is not a sha256 hex digest"})
-    if not isinstance(version, str) or not version:
-        raise ValidationError("version is required", {"version": "is required"})
+    _check_version(version)
+    if ci_server is not None and not isinstance(ci_server, str):
+        raise ValidationError("ci_server must be a string", {"ci_server": "must be a string"})
     key = artifact_key(project, version)
     upload_id = "u-" + os.urandom(8).hex()
     _await_artifact(project, version, sha256.lower(), ci_server, key, upload_id)
@@ -237,8 +247,7 @@ def complete_ci_upload(project, version, actor=None) -> dict:
     Calling it again on a ready release returns it unchanged; calling it before anything was
     uploaded is a Conflict and leaves the release waiting.
     """
-    if not isinstance(version, str) or not version:
-        raise ValidationError("version is required", {"version": "is required"})
+    _check_version(version)
     release = releases.get(project, version)
     if release is None:
         raise NotFound(f"no release {version} of {project}")

@@ -195,7 +195,7 @@ def _validate_source(errors, source, local):
         if key not in ("type", "url", "ref", "credentials"):
             errors.add("source.%s" % key, "unknown field")
     kind = source.get("type")
-    if kind not in SOURCE_SCHEMES:
+    if not isinstance(kind, str) or kind not in SOURCE_SCHEMES:  # a dict/list is unhashable
         errors.add("source.type", "must be one of git, svn, ftp, http, s3")
         return
     if "url" not in source:
