@@ -43,8 +43,41 @@ def parse_if_match(value):
     return int(text)
 
 
+REDACTED = "********"
+
+
+def _hooks(spec):
+    """Every webhook object of a spec (notify webhooks and gates), for redaction and merging."""
+    for hook in (spec.get("notify") or {}).get("webhooks", []):
+        yield hook
+    for hook in (spec.get("gates") or {}).values():
+        yield hook
+
+
+def _redacted(spec):
+    """The spec with plain webhook secrets hidden (references such as ssm:/... stay visible)."""
+    copy = json.loads(json.dumps(spec))
+    for hook in _hooks(copy):
+        if isinstance(hook, dict) and hook.get("secret") and not hook["secret"].startswith(
+                ("ssm:", "secretsmanager:")):
+            hook["secret"] = REDACTED
+    return copy
+
+
+def _keep_secrets(changes, stored):
+    """A webhook sent back with the redacted secret keeps the stored secret of the same URL."""
+    known = {hook.get("url"): hook.get("secret") for hook in _hooks(stored) if isinstance(hook, dict)}
+    for hook in _hooks(changes):
+        if isinstance(hook, dict) and hook.get("secret") == REDACTED:
+            if known.get(hook.get("url")):
+                hook["secret"] = known[hook["url"]]
+            else:
+                raise ValidationError("a redacted webhook secret was sent for a new URL",
+                                      {"secret": "send the real secret for %s" % hook.get("url")})
+
+
 def to_dict(project, *, detail=False):
-    spec = project.spec
+    spec = _redacted(project.spec)
     data = {"id": project.id, **spec, "rev": project.rev, "etag": etag(project),
             "created_at": _iso(project.created_at), "created_by": project.created_by,
             "updated_at": _iso(project.updated_at), "updated_by": project.updated_by,
@@ -168,6 +201,7 @@ def update(project_id, body, actor, *, if_match=None):
     changes = validate_project(dict(body, name=project_id), partial=True, local=config.is_local())
     changes.pop("name", None)
     project = _load(project_id)
+    _keep_secrets(changes, project.spec)
     if if_match is not None and if_match != project.rev:
         raise Conflict("project %r changed since you read it (your revision %d, now %d): reload "
                        "and apply your change again" % (project_id, if_match, project.rev))

@@ -6,6 +6,7 @@ for a create) or raises ``ValidationError`` whose ``fields`` maps each bad path
 first one only, so a form can show every error next to its field.
 """
 import datetime
+import os
 import re
 from urllib.parse import urlsplit
 
@@ -405,6 +406,10 @@ def _validate_webhook(errors, path, hook, local):
     _validate_url(errors, path + ".url", hook.get("url"), schemes, local)
     if "secret" in hook:
         _check_string(errors, path + ".secret", hook["secret"], 2048)
+    elif not os.environ.get("FABU_WEBHOOK_SECRET"):
+        errors.add(path + ".secret", "is required: every delivery is signed with it (a value, or "
+                                     "ssm:/... or secretsmanager:...); or set FABU_WEBHOOK_SECRET "
+                                     "for the stage")
     for key, high in (("timeout_seconds", 60), ("deadline_seconds", 7 * 86400)):
         if key in hook:
             _check_int(errors, "%s.%s" % (path, key), hook[key], 1, high)

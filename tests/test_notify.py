@@ -64,9 +64,9 @@ def test_a_webhook_body_is_slack_compatible_signed_and_carries_the_event(api, ti
     assert request["signature_ok"]
 
 
-def test_the_stage_secret_signs_webhooks_without_their_own(api, ticker, monkeypatch):
-    monkeypatch.setenv("FABU_WEBHOOK_SECRET", "stage-wide-secret")
-    with Receiver("stage-wide-secret") as receiver:
+def test_the_stage_secret_signs_webhooks_without_their_own(api, ticker):
+    from conftest import STAGE_ENV
+    with Receiver(STAGE_ENV["FABU_WEBHOOK_SECRET"]) as receiver:
         api.post("/api/v1/project", base_project(notify={"webhooks": [receiver.url]}))
         ticker()
     assert receiver.requests and all(r["signature_ok"] for r in receiver.requests)

@@ -141,3 +141,29 @@ def test_dependency_on_unknown_project_and_cycles_are_refused(api):
     cycle = api.put("/api/v1/project/a", {"depends_on": [{"project": "b", "version": ">=1"}]})
     assert cycle.status == 400
     assert cycle.json["fields"]["depends_on"] == "dependency cycle: a -> b -> a"
+
+
+def test_webhook_secrets_are_never_shown_and_survive_a_round_trip(api):
+    hook = {"url": "https://hooks.example.com/fabu", "secret": "s3cr3t-value"}
+    created = api.post("/api/v1/project", base_project(notify={"webhooks": [hook]}))
+    assert created.status == 201
+    assert "s3cr3t-value" not in created.body.decode()
+    shown = api.get("/api/v1/project/web").json["notify"]["webhooks"][0]
+    assert shown == {"url": "https://hooks.example.com/fabu", "secret": "********"}
+    assert api.put("/api/v1/project/web", {"notify": {"webhooks": [shown]}}).status == 200
+    from chalicelib.models import Project
+    assert Project.get("web").spec["notify"]["webhooks"][0]["secret"] == "s3cr3t-value"
+    moved = api.put("/api/v1/project/web", {"notify": {"webhooks": [
+        {"url": "https://other.example.com/x", "secret": "********"}]}})
+    assert moved.status == 400
+
+
+def test_a_webhook_needs_a_secret_when_the_stage_has_none(api, monkeypatch):
+    from chalicelib import validation
+    from chalicelib.errors import ValidationError
+    monkeypatch.delenv("FABU_WEBHOOK_SECRET", raising=False)
+    with pytest.raises(ValidationError) as caught:
+        validation.validate_project(base_project(notify={"webhooks": ["https://h.example.com/x"]}))
+    assert "notify.webhooks[0].secret" in caught.value.fields
+    ok = base_project(notify={"webhooks": [{"url": "https://h.example.com/x", "secret": "ssm:/fabu/hook"}]})
+    assert validation.validate_project(ok)["notify"]["webhooks"][0]["secret"] == "ssm:/fabu/hook"
