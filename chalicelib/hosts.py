@@ -202,8 +202,8 @@ def _validate_report(body):
 def _outcome(item, phase, status):
     """The item's new status after this report (None: unchanged, still in progress)."""
     if item.deploy_kind == "rollback":
-        if phase == "rollback":
-            return "rolled_back" if status == "ok" else "failed"
+        if phase == "rollback":  # skipped: the host already runs the version asked for
+            return "rolled_back" if status in ("ok", "skipped") else "failed"
         return "failed" if status in ("failed", "interrupted") else None
     if status in ("failed", "interrupted"):
         return "failed"
@@ -281,14 +281,14 @@ def _record_events(item, body, new_status):
         events.record(item.project, "host.message", item.host, dict(detail, level=level),
                       host=item.host, message=text.strip())
     if body["phase"] == "rollback":
-        kind = "host.rolled_back" if body["status"] == "ok" else "host.rollback_failed"
+        kind = "host.rolled_back" if body["status"] in ("ok", "skipped") else "host.rollback_failed"
     elif new_status in ("succeeded", "failed"):
         kind = "host.%s" % new_status
         if body["status"] == "interrupted":
             kind = "host.interrupted"
     else:
         return
-    if body["status"] != "ok":
+    if body["status"] not in ("ok", "skipped"):
         detail["output_tail"] = output[-2000:]
     events.record(item.project, kind, item.host, detail, host=item.host,
                   message="%s %s: %s %s" % (item.host, body["version"], body["phase"], body["status"]))

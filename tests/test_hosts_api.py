@@ -188,3 +188,15 @@ def test_dependency_on_the_same_host_blocks_until_satisfied(api, host_client):
     db = HostState.get(HOST, "db")
     db.update(actions=[HostState.running_version.set("2.1")])
     assert host_client.get("/api/v1/" + HOST).status == 200
+
+
+def test_a_rollback_to_the_version_already_running_counts_as_rolled_back(api, host_client):
+    """The host rolled itself back before the server's rollback item reached it."""
+    api.post("/api/v1/project", base_project())
+    _pending(HOST, "web", "0.9.0", status="in_progress", deploy_id="d-rb", deploy_kind="rollback")
+    response = _report(host_client, "rollback", "skipped", deploy_id="d-rb", version="0.9.0",
+                       running_version="0.9.0")
+    assert response.json["status"] == "rolled_back"
+    from chalicelib import events
+    kinds = [e["kind"] for e in events.page("web", limit=20)[0]]
+    assert "host.rolled_back" in kinds and "host.rollback_failed" not in kinds

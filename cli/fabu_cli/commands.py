@@ -312,16 +312,31 @@ def watch(ctx, project_id, timeout, interval):
 
 
 def explain_failures(client, project_id, body):
-    """Why it ended: the failed hosts of this rollout, each with its failed phase's last lines."""
+    """Why it ended: the hosts whose deploy of this version failed, each with its failed phase
+    and last output lines, from the ``host.failed``/``host.interrupted``/``host.lost`` events
+    (a host the server has since rolled back no longer shows its failure in its state)."""
+    version = (body.get("rollout") or {}).get("version")
+    try:
+        items = client.get(_path(project_id, "events"), params={"limit": 200}).body.get("events", [])
+    except ApiError:
+        items = None  # an API without the events route: fall back to the host states
+    if items is not None:
+        failures = [e for e in items if e.get("kind") in ("host.failed", "host.interrupted", "host.lost")
+                    and (e.get("detail") or {}).get("version") in (None, version)]
+        seen = set()
+        for event in failures:
+            if event.get("host") in seen or len(seen) == 3:
+                continue
+            seen.add(event.get("host"))
+            detail = event.get("detail") or {}
+            render.host_failure({"host": event.get("host"), "status": event.get("kind")},
+                                {"phase": detail.get("phase"), "exit_code": detail.get("exit_code"),
+                                 "output": detail.get("output_tail") or event.get("message") or ""})
+        if seen:
+            return
     hosts = (body.get("hosts_view") or {}).get("hosts") or []
-    failed = [h for h in hosts if h.get("status") in render.BAD_STATUSES][:3]
-    for host in failed:
-        try:
-            report = client.get(_path(project_id, "hosts/%s/report" % host["host"])).body
-        except ApiError:
-            report = {}  # an API without the console's report route: the status says enough
-        bad = [r for r in report.get("reports", []) if r.get("status") == "failed"]
-        render.host_failure(host, bad[0] if bad else None)
+    for host in [h for h in hosts if h.get("status") in render.BAD_STATUSES][:3]:
+        render.host_failure(host)
 
 
 # --- hosts ------------------------------------------------------------------------------------
