@@ -582,6 +582,14 @@ def _halt(rollout, items, now, actor, reason):
 
 # ----------------------------------------------------------------------------- rollback
 
+def _retarget_unreleased(rollout, now):
+    """Hosts of waves never released go back to ``idle`` on the version they kept running, so a
+    rolled-back rollout leaves no host "waiting" for a version that will not come."""
+    for item in _all_items(rollout.project):
+        if item.rollout_id == rollout.rollout_id and item.status == "waiting":
+            _move(item, "idle", now, target_version=rollout.rollback_to, deploy_id=None)
+
+
 def _begin_rollback(rollout, items, target, now, actor, reason):
     """Mark the rollout ``rolling_back`` and send the hosts on the new version back."""
     mode = _settings(rollout).get("rollback_mode", "all")
@@ -630,6 +638,7 @@ def _drive_rollback(rollout, items, now, actor):
     if broken:
         reason = "%s; %d hosts failed to roll back (%s)" % (reason, len(broken), ", ".join(broken[:5]))
     _finish(rollout, "rolled_back", now, reason)
+    _retarget_unreleased(rollout, now)
     _event(rollout, "rollout.rolled_back", actor, "rollout of %s rolled back to %s (%d hosts)"
            % (rollout.version, rollout.rollback_to, rolled), rollback_to=rollout.rollback_to,
            hosts=rolled, failed=broken[:50])

@@ -148,6 +148,9 @@ def test_a_failure_in_wave_1_halts_and_rolls_back_all_at_once(api, fleet):
     assert not [h for h, p, v, k, _ in fleet.handed if v == "2.0.0" and h not in early]
     assert len(_events("web", "rollout.rolled_back")) == 1
     assert len(_events("web", "rollout.wave_started")) == 3  # v1's wave, v2's waves 0 and 1
+    rows = api.get("/api/v1/project/web").json["hosts_view"]["hosts"]
+    assert not [r for r in rows if r["status"] == "waiting"]  # the unreleased waves stand down
+    assert {r["target_version"] for r in rows if r["host"] not in early[:2] + [early[5]]} == {"1.0.0"}
 
 
 def test_manual_promote_releases_the_next_wave_or_all_of_them(api, fleet):
