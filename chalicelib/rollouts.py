@@ -677,11 +677,16 @@ def promote(project_id, actor, full=False):
 
 
 def pause(project_id, actor):
-    """Stop releasing waves (hosts already handed a deploy finish it)."""
+    """Stop handing out deploys: no new wave, and released hosts that have not fetched their
+    deploy yet wait again (``resume`` re-releases them). Hosts already mid-deploy finish."""
+    now = utcnow()
     with _locked(project_id) as rollout:
         if rollout.state not in ("running", "scheduled", "waiting_release"):
             raise Conflict("cannot pause a rollout that is %s" % rollout.state)
         _set(rollout, state="paused", resume_state=rollout.state, reason="paused by %s" % actor)
+        for item in _released_items(rollout):
+            if item.status == "pending" and item.deploy_kind == "deploy":
+                _move(item, "waiting", now, deploy_id=None, released_at=None)
         _event(rollout, "rollout.paused", actor, "rollout of %s paused" % rollout.version)
     return _summary(project_id)
 

@@ -333,3 +333,17 @@ def test_controls_refuse_what_the_state_forbids(api, fleet):
     assert api.post("/api/v1/project/web/promote").status == 409
     assert api.post("/api/v1/project/web/resume").status == 409
     assert api.post("/api/v1/project/nope/pause").status == 404
+
+
+def test_pause_takes_back_deploys_not_yet_fetched_and_resume_hands_them_out(api, fleet):
+    hosts = HOSTS[:4]
+    _create(api, hosts=hosts, rollout={"waves": ["100%"]})
+    _tick()
+    assert len(fleet.round(hosts[:1])) == 1          # one host took its deploy before the pause
+    assert api.post("/api/v1/project/web/pause").status == 200
+    assert fleet.round(hosts[1:]) == []               # the others are not handed a deploy now
+    assert _tick()["rollouts"]["web"] == "paused"
+    assert api.post("/api/v1/project/web/resume").status == 200
+    _tick()
+    assert len(fleet.round(hosts[1:])) == 3
+    assert _tick()["rollouts"]["web"] == "succeeded"
