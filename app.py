@@ -3,22 +3,19 @@ import json
 
 from chalice import Chalice, Rate
 
-from chalicelib import (api_artifacts, api_controls, api_hosts, api_projects, builds, config,
-                        projects, rollouts)
-from chalicelib import api_console
-from chalicelib import api_events, api_reports, events, notify, reports
+from chalicelib import (api_artifacts, api_console, api_controls, api_events, api_hosts,
+                        api_projects, api_reports, builds, config, events, notify, projects,
+                        reports, rollouts)
 from chalicelib.localauth import make_sigv4_middleware
 
 app = Chalice(app_name="fabu")
 app.register_middleware(make_sigv4_middleware(app), "http")
-app.register_blueprint(api_projects.bp)
-app.register_blueprint(api_controls.bp)
-app.register_blueprint(api_artifacts.bp)
-app.register_blueprint(api_hosts.bp)
-app.register_blueprint(api_console.bp)
+for blueprint in (api_projects, api_controls, api_artifacts, api_events, api_reports,
+                  api_console, api_hosts):
+    app.register_blueprint(blueprint.bp)
+
+# A new version of a project plans its rollout; every stored event may become a notification.
 projects.CHANGE_HOOKS.append(rollouts.on_project_change)
-app.register_blueprint(api_events.bp)
-app.register_blueprint(api_reports.bp)
 events.HOOKS.append(notify.enqueue)
 
 
