@@ -707,6 +707,8 @@ def resume(project_id, actor):
                     retried.append(item.host)
         state = rollout.resume_state if rollout.state == "paused" and rollout.resume_state else "running"
         _set(rollout, state=state, resume_state=None, reason=None, wave_done_at=None)
+        if state == "running":
+            _top_up(rollout, _released_items(rollout), now)  # what pause took back, at once
         _event(rollout, "rollout.resumed", actor, "rollout of %s resumed%s" % (
             rollout.version, " (%d hosts retried)" % len(retried) if retried else ""),
             retried=retried[:50])
