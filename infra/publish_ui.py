@@ -54,8 +54,9 @@ def _files(dist):
 
 
 def _s3():
-    import boto3
-    return boto3.session.Session().client("s3")
+    """Local tooling's S3 client: localstack-client honours AWS_ENDPOINT_URL (moto or LocalStack)."""
+    from localstack_client.session import Session
+    return Session(region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1")).client("s3")
 
 
 def publish(endpoint, api_url, *, dist=DIST, bucket=None, region=None, refresh_seconds=None):
