@@ -14,13 +14,12 @@ one per item every 15 minutes, i.e. about 1/3 of a write per item per 5-minute p
 """
 import collections
 import datetime
-import json
-import logging
 import os
-import socket
 import statistics
 import sys
 import time
+
+import _benchenv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -33,29 +32,6 @@ WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWrit
 POLLS_PER_MONTH = 30 * 24 * 12
 # DynamoDB on-demand, us-east-1 (docs/PITFALLS): per million read / write request units.
 READ_PRICE, WRITE_PRICE = 0.125, 0.625
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _environment():
-    stage_env = json.load(open(os.path.join(ROOT, ".chalice", "config.json")))["stages"]["local"][
-        "environment_variables"]
-    for key, value in stage_env.items():
-        os.environ.setdefault(key, value)
-    os.environ["FABU_PREFIX"] = "fabubench"
-    if os.environ.get("AWS_ENDPOINT_URL"):
-        return None
-    from moto.server import ThreadedMotoServer
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    os.environ["AWS_ENDPOINT_URL"] = "http://127.0.0.1:%d" % port
-    return server
 
 
 def _hosts():
@@ -91,7 +67,7 @@ def _raw_query(client, table, host):
 
 
 def main():
-    server = _environment()
+    server = _benchenv.environment()
     try:
         import boto3
         from infra import stack

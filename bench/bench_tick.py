@@ -14,41 +14,17 @@ Asserts: no ``Scan``; tick time <= 2x the raw Query. Prints the numbers. Measure
 """
 import collections
 import datetime
-import json
-import logging
 import os
-import socket
 import sys
 import time
+
+import _benchenv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 PROJECTS = 4
 HOSTS_PER_PROJECT = 2500
 RUNS = 3
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _environment():
-    stage_env = json.load(open(os.path.join(ROOT, ".chalice", "config.json")))["stages"]["local"][
-        "environment_variables"]
-    for key, value in stage_env.items():
-        os.environ.setdefault(key, value)
-    os.environ["FABU_PREFIX"] = "fabubench"
-    if os.environ.get("AWS_ENDPOINT_URL"):
-        return None
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from moto.server import ThreadedMotoServer
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    os.environ["AWS_ENDPOINT_URL"] = "http://127.0.0.1:%d" % port
-    return server
 
 
 def _seed(now):
@@ -68,7 +44,7 @@ def _seed(now):
                           settings=dict(spec["rollout"], depends_on=[]), start_at=now,
                           wave_started_at=now, active_pk="active")
         rollout.save()
-        bounds, wave_of = [0], {}
+        bounds = [0]
         for size in sizes:
             bounds.append(bounds[-1] + size)
         with HostState.batch_write() as writer:
@@ -122,7 +98,7 @@ def _patient_clients():
 
 
 def main():
-    server = _environment()
+    server = _benchenv.environment()
     try:
         from infra import stack
         _patient_clients()

@@ -11,6 +11,7 @@ from chalicelib import access
 from chalicelib.errors import NotFound
 from chalicelib.http import handles_errors, respond
 from chalicelib.models import HostState, Report
+from chalicelib.validation import format_time
 
 bp = Blueprint(__name__)
 
@@ -18,15 +19,12 @@ bp = Blueprint(__name__)
 _PHASE_ORDER = {"pre-deploy": 0, "do-deploy": 1, "post-deploy": 2, "rollback": 3}
 
 
-def _iso(moment):
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
-
 
 def _report_dict(report):
     return {"phase": report.phase, "status": report.status, "exit_code": int(report.exit_code),
             "output": report.output or "", "truncated": bool(report.truncated),
             "version": report.version, "running_version": report.running_version,
-            "received_at": _iso(report.received_at)}
+            "received_at": format_time(report.received_at)}
 
 
 def host_report(project_id, host):

@@ -27,7 +27,7 @@ from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib import aws, config, events, packaging, releases, secrets, sources, versions
 from chalicelib.errors import Conflict, FabuError, NotFound, ValidationError
-from chalicelib.models import Release, utcnow
+from chalicelib.models import Release, condition_failed, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ def _update(release, build_id, condition, actions):
         release.update(actions=actions, condition=(Release.build_id == build_id) & condition)
         return True
     except UpdateError as exc:
-        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+        if condition_failed(exc):
             return False
         raise
 
@@ -221,7 +221,7 @@ def _await_artifact(project, version, sha256, ci_server, key, upload_id):
         Release(project, version, **fields).save(Release.version.does_not_exist())
         return
     except PutError as exc:
-        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+        if not condition_failed(exc):
             raise
     release = releases.get(project, version)
     if release.state == "ready":
@@ -236,7 +236,7 @@ def _await_artifact(project, version, sha256, ci_server, key, upload_id):
                                 Release.updated_at.set(utcnow())],
                        condition=Release.state == release.state)
     except UpdateError as exc:
-        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+        if condition_failed(exc):
             raise Conflict(f"release {version} of {project} changed meanwhile; try again") from None
         raise
 

@@ -5,13 +5,10 @@
 object. Retention is DynamoDB TTL (``FABU_EVENT_TTL_DAYS``, default 90). A hook list lets the
 notification layer forward events without the writers knowing about it.
 """
-import base64
 import datetime
-import json
 import secrets
 
-from chalicelib import config
-from chalicelib.errors import ValidationError
+from chalicelib import config, pagination
 from chalicelib.models import Event, utcnow
 
 #: Callables ``hook(event_dict)`` run after each event is stored (e.g. enqueue a notification).
@@ -41,30 +38,14 @@ def record(project, kind, actor=None, detail=None, *, host=None, message=None, a
     return data
 
 
-def _encode_cursor(key):
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor):
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(key, dict):
-            raise ValueError(cursor)
-        return key
-    except ValueError:
-        raise ValidationError("bad cursor: pass the next_cursor of the previous page",
-                              {"cursor": "is not a cursor this API issued"}) from None
-
-
 def page(project, *, limit=50, cursor=None, since=None, newest_first=True):
     """One page of a project's events: ``(events, next_cursor or None)``. One Query."""
     condition = None
     if since is not None:
         condition = Event.sk >= since.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    start = _decode_cursor(cursor) if cursor else None
+    start = pagination.decode(cursor)
     result = Event.query(project, condition, scan_index_forward=not newest_first, limit=limit,
                          last_evaluated_key=start, page_size=limit)
     items = [to_dict(e) for e in result]
     nxt = result.last_evaluated_key
-    return items, (_encode_cursor(nxt) if nxt else None)
+    return items, pagination.encode(nxt)

@@ -22,6 +22,7 @@ import datetime
 
 from chalicelib import events, notify, rollout_view
 from chalicelib.models import Project, Rollout, utcnow
+from chalicelib.validation import format_time
 
 ACTOR = "fabu:gate"
 DEFAULT_TIMEOUT = 10
@@ -44,9 +45,6 @@ class Verdict(tuple):
     def reason(self):
         return self[1]
 
-
-def _iso(moment):
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse(text):
@@ -109,7 +107,7 @@ def check_before_wave(project_id, spec, rollout, wave, now=None):
     now = now or utcnow()
     state = _waiting_state(rollout, wave)
     since = _parse(state["since"]) if state else now
-    approved, answer = _ask(hook, rollout, wave, _iso(since))
+    approved, answer = _ask(hook, rollout, wave, format_time(since))
     where = notify.describe_url(hook["url"])
     if approved:
         if rollout.gate:
@@ -120,14 +118,14 @@ def check_before_wave(project_id, spec, rollout, wave, now=None):
     deadline = since + datetime.timedelta(seconds=int(hook.get("deadline_seconds") or DEFAULT_DEADLINE))
     if now >= deadline:
         reason = "approval gate %s did not approve wave %d by %s (last answer: %s)" % (
-            where, wave, _iso(deadline), answer)
+            where, wave, format_time(deadline), answer)
         if rollout.gate:
             rollout.update(actions=[Rollout.gate.remove()])
         _event(rollout, "gate.expired", reason, wave=wave, answer=answer)
         return Verdict(False, reason, pause=True)
     if state is None:
-        reason = "waiting for approval gate %s before wave %d (until %s)" % (where, wave, _iso(deadline))
-        rollout.update(actions=[Rollout.gate.set({"wave": wave, "since": _iso(now), "reason": reason}),
+        reason = "waiting for approval gate %s before wave %d (until %s)" % (where, wave, format_time(deadline))
+        rollout.update(actions=[Rollout.gate.set({"wave": wave, "since": format_time(now), "reason": reason}),
                                 Rollout.reason.set(reason)])
         _event(rollout, "gate.waiting", "%s (answer: %s)" % (reason, answer), wave=wave, answer=answer)
         return Verdict(False, reason)

@@ -16,7 +16,8 @@ from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib import aws, config, dependencies, events, versions
 from chalicelib.errors import NotFound, ValidationError
-from chalicelib.models import HostState, Project, Release, Report, utcnow, wave_key
+from chalicelib.models import (HostState, Project, Release, Report, condition_failed, utcnow,
+                               wave_key)
 from chalicelib.validation import host_name_problem, SLUG_RE
 
 PENDING = ("pending", "rollback_pending")
@@ -223,7 +224,7 @@ def _store_report(host, body, now):
         report.save(Report.phase.does_not_exist())
         return True
     except PutError as exc:
-        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+        if condition_failed(exc):
             return False
         raise
 

@@ -34,6 +34,11 @@ def utcnow():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
+def condition_failed(exc):
+    """True when a PynamoDB write error is a failed condition (a lost race, not a fault)."""
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
 def _meta(suffix):
     """A ``Meta`` class for the stage's table ``suffix`` (no host: see the module docstring)."""
     return type("Meta", (), {"table_name": config.table_name(suffix), "region": config.region(),

@@ -5,24 +5,20 @@ Callers get plain dicts. Every write is conditional: a create must not overwrite
 ``ETag``), so two updates from the same base give one success and one ``Conflict`` (409) and
 no write is lost. Every change records an event naming the caller's ARN.
 """
-import base64
-import json
+import copy
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 
-from chalicelib import config, dependencies, events, releases, rollout_view
+from chalicelib import config, dependencies, events, pagination, releases, rollout_view
 from chalicelib.errors import Conflict, NotFound, ValidationError
-from chalicelib.models import HostState, Project, utcnow
+from chalicelib.models import HostState, Project, condition_failed, utcnow
 from chalicelib.validation import format_time, parse_time, validate_merged, validate_project
 
-#: Hooks ``hook(project_dict, actor, previous_spec_or_None)`` run after a create or an applied
-#: update (the rollout engine plans the new version from here).
+#: Hooks ``hook(settings, actor, previous_spec_or_None)`` run after a create or an applied update
+#: (the rollout engine plans the new version from here); ``settings`` is the stored spec plus ``id``.
 CHANGE_HOOKS = []
 _BATCH = 25
 
-
-def _iso(moment):
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
 def etag(project):
@@ -56,12 +52,12 @@ def _hooks(spec):
 
 def _redacted(spec):
     """The spec with plain webhook secrets hidden (references such as ssm:/... stay visible)."""
-    copy = json.loads(json.dumps(spec))
-    for hook in _hooks(copy):
+    redacted = copy.deepcopy(spec)
+    for hook in _hooks(redacted):
         if isinstance(hook, dict) and hook.get("secret") and not hook["secret"].startswith(
                 ("ssm:", "secretsmanager:")):
             hook["secret"] = REDACTED
-    return copy
+    return redacted
 
 
 def _keep_secrets(changes, stored):
@@ -79,8 +75,8 @@ def _keep_secrets(changes, stored):
 def to_dict(project, *, detail=False):
     spec = _redacted(project.spec)
     data = {"id": project.id, **spec, "rev": project.rev, "etag": etag(project),
-            "created_at": _iso(project.created_at), "created_by": project.created_by,
-            "updated_at": _iso(project.updated_at), "updated_by": project.updated_by,
+            "created_at": format_time(project.created_at), "created_by": project.created_by,
+            "updated_at": format_time(project.updated_at), "updated_by": project.updated_by,
             "pending": project.pending}
     release = releases.get(project.id, spec["version"])
     data["release"] = releases.to_dict(release)
@@ -129,7 +125,7 @@ def _after_change(project, actor, previous_spec):
         releases.ensure_release(project.id, spec["version"], spec.get("source"),
                                 spec.get("ci_server"), actor)
     for hook in CHANGE_HOOKS:
-        hook(to_dict(project), actor, previous_spec)
+        hook(dict(spec, id=project.id), actor, previous_spec)
     return to_dict(project)
 
 
@@ -146,7 +142,7 @@ def create(body, actor):
     try:
         project.save(Project.id.does_not_exist())
     except PutError as exc:
-        if releases._is_condition_failure(exc):
+        if condition_failed(exc):
             raise Conflict("project %r already exists: update it with PUT" % name) from None
         raise
     events.record(name, "project.created", actor, {"version": spec["version"],
@@ -161,22 +157,14 @@ def get(project_id):
 
 def list_page(limit=50, cursor=None):
     """One page of projects sorted by id: ``(items, next_cursor)``. Query on ``list-index``."""
-    start = None
-    if cursor:
-        try:
-            start = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-            if not isinstance(start, dict):
-                raise ValueError(cursor)
-        except ValueError:
-            raise ValidationError("bad cursor", {"cursor": "is not a cursor this API issued"}) from None
+    start = pagination.decode(cursor)
     result = Project.list_index.query("project", limit=limit, page_size=limit,
                                       last_evaluated_key=start)
     ids = [item.id for item in result]
     nxt = result.last_evaluated_key
     loaded = {p.id: p for p in Project.batch_get(ids)} if ids else {}
     items = [to_dict(loaded[i]) for i in ids if i in loaded]
-    token = base64.urlsafe_b64encode(json.dumps(nxt).encode()).decode().rstrip("=") if nxt else None
-    return items, token
+    return items, pagination.encode(nxt)
 
 
 def _merge(spec, changes):
@@ -258,7 +246,7 @@ def apply_due_updates(now=None, actor="fabu:scheduler"):
         try:
             project.save()
         except PutError as exc:
-            if releases._is_condition_failure(exc):
+            if condition_failed(exc):
                 continue  # someone else applied or changed it; the next tick looks again
             raise
         events.record(project.id, "project.update_applied", actor,
@@ -272,7 +260,7 @@ def _save_or_conflict(project):
     try:
         project.save()
     except PutError as exc:
-        if releases._is_condition_failure(exc):
+        if condition_failed(exc):
             raise Conflict("project %r changed while you were updating it: reload and retry"
                            % project.id) from None
         raise
@@ -289,7 +277,7 @@ def delete(project_id, actor, *, force=False, if_match=None):
     try:
         project.delete()
     except DeleteError as exc:
-        if releases._is_condition_failure(exc):
+        if condition_failed(exc):
             raise Conflict("project %r changed while deleting it: reload and retry" % project_id) from None
         raise
     removed = _delete_host_states(project_id)

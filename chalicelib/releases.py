@@ -13,7 +13,7 @@ import secrets
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib import aws, config, events
-from chalicelib.models import Release, utcnow
+from chalicelib.models import Release, condition_failed, utcnow
 
 READY = "ready"
 
@@ -62,7 +62,7 @@ def ensure_release(project, version, source, ci_server, actor):
     try:
         release.save(Release.version.does_not_exist())
     except PutError as exc:
-        if not _is_condition_failure(exc):
+        if not condition_failed(exc):
             raise
         return _requeue_failed(project, version, source, ci_server, actor)
     if source:
@@ -87,7 +87,7 @@ def _requeue_failed(project, version, source, ci_server, actor):
                                 Release.error.remove(), Release.updated_at.set(utcnow())],
                        condition=Release.state == "failed")
     except UpdateError as exc:
-        if _is_condition_failure(exc):
+        if condition_failed(exc):
             return get(project, version)
         raise
     enqueue_build(project, version, build_id)
@@ -95,8 +95,3 @@ def _requeue_failed(project, version, source, ci_server, actor):
                                                    "retry": True},
                   message="build of %s queued again after a failure" % version)
     return release
-
-
-def _is_condition_failure(exc):
-    cause = getattr(exc, "cause_response_code", None)
-    return cause == "ConditionalCheckFailedException"

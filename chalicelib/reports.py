@@ -27,12 +27,12 @@ import os
 import re
 import statistics
 
-import jinja2
 from chalice import Cron
 
 from chalicelib import aws, config, notify
 from chalicelib.errors import NotFound, ValidationError
 from chalicelib.models import Event, HostState, Rollout, utcnow
+from chalicelib.validation import format_time
 
 log = logging.getLogger("fabu.reports")
 
@@ -139,7 +139,7 @@ def _deploys(project, project_events):
     for rollout_id, event in sorted(finals.items()):
         start = started.get(rollout_id) or _rollout_start(project, rollout_id)
         deploys.append({"rollout_id": rollout_id, "version": (event.detail or {}).get("version"),
-                        "outcome": event.kind.split(".", 1)[1], "finished_at": _iso(event.at),
+                        "outcome": event.kind.split(".", 1)[1], "finished_at": format_time(event.at),
                         "duration_seconds": (event.at - start).total_seconds() if start else None})
     return deploys
 
@@ -153,7 +153,7 @@ def _hosts_now(project, now):
             drift.append({"host": item.host, "running_version": item.running_version,
                           "target_version": item.target_version, "status": item.status})
         if item.last_seen is None or item.last_seen < cutoff:
-            silent.append({"host": item.host, "last_seen": _iso(item.last_seen) if item.last_seen else None})
+            silent.append({"host": item.host, "last_seen": format_time(item.last_seen)})
     return sorted(drift, key=lambda d: d["host"]), sorted(silent, key=lambda s: s["host"])
 
 
@@ -194,7 +194,7 @@ def build(day, now=None):
     succeeded = sum(p["succeeded"] for p in projects)
     durations = [d["duration_seconds"] for p in projects for d in p["rollouts"]
                  if d["duration_seconds"] is not None]
-    return {"date": day.isoformat(), "generated_at": _iso(now),
+    return {"date": day.isoformat(), "generated_at": format_time(now),
             "totals": {"projects": len(projects), "deploys": deploys, "succeeded": succeeded,
                        "success_rate": _rate(succeeded, deploys),
                        "duration_seconds": {"median": median(durations),
@@ -205,9 +205,6 @@ def build(day, now=None):
 
 
 # ----------------------------------------------------------------------------- output
-
-def _iso(moment):
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _bars(rows, value_of, scale, label_of):
@@ -229,6 +226,7 @@ def _fmt_seconds(value):
 
 def render_html(report):
     """One self-contained HTML page (inline CSS and SVG; no script, font or CDN)."""
+    import jinja2  # once a day: not worth a cold-start import
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=True)
     projects = report["projects"]
     longest = max([p["duration_seconds"]["p95"] or 0 for p in projects] or [0])

@@ -11,15 +11,13 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib import config
 from chalicelib.models import HostState, Rollout, utcnow
+from chalicelib.validation import format_time
 
 ACTIVE_STATES = ("scheduled", "waiting_release", "running", "paused", "halted", "rolling_back")
 #: States in which hosts may be mid-deploy: deleting the project then needs ``?force=true``.
 IN_PROGRESS_STATES = ("running", "paused", "halted", "rolling_back")
 FINAL_STATES = ("succeeded", "rolled_back", "superseded", "cancelled", "failed")
 
-
-def _iso(moment):
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
 def latest(project_id):
@@ -91,9 +89,10 @@ def summary(project_id, items=None):
                                                       "auto_promote", "auto_rollback",
                                                       "rollback_mode", "max_parallel",
                                                       "deploy_timeout") if k in settings},
-            "start_at": _iso(rollout.start_at), "wave_started_at": _iso(rollout.wave_started_at),
-            "wave_done_at": _iso(rollout.wave_done_at),
-            "finished_at": _iso(rollout.finished_at), "created_by": rollout.created_by}
+            "start_at": format_time(rollout.start_at),
+            "wave_started_at": format_time(rollout.wave_started_at),
+            "wave_done_at": format_time(rollout.wave_done_at),
+            "finished_at": format_time(rollout.finished_at), "created_by": rollout.created_by}
 
 
 def _silent_hosts(items):
@@ -122,8 +121,8 @@ def hosts(project_id, spec, items=None):
                      "deploy_id": item.deploy_id if item else None,
                      "last_phase": item.last_phase if item else None,
                      "last_status": item.last_status if item else None,
-                     "reported_at": _iso(item.reported_at) if item else None,
-                     "last_seen": _iso(item.last_seen) if item else None,
+                     "reported_at": format_time(item.reported_at) if item else None,
+                     "last_seen": format_time(item.last_seen) if item else None,
                      "blocked_reason": item.blocked_reason if item else None,
                      "drift": bool(running and target and running != target
                                    and item.status in ("succeeded", "idle", "skipped")),

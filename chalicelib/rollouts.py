@@ -25,8 +25,8 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 
 from chalicelib import config, events, gates, projects, releases, rollout_view, versions
 from chalicelib.errors import Conflict, NotFound, ValidationError
-from chalicelib.models import HostState, Project, Rollout, utcnow, wave_key
-from chalicelib.validation import format_time, parse_time
+from chalicelib.models import HostState, Project, Rollout, condition_failed, utcnow, wave_key
+from chalicelib.validation import format_time, parse_time, wave_size
 
 TICK_ACTOR = "fabu:tick"
 DONE = frozenset({"succeeded", "failed", "lost", "skipped", "rolled_back"})
@@ -51,19 +51,12 @@ def _hash_key(project_id, host):
     return hashlib.sha256(("%s/%s" % (project_id, host)).encode()).hexdigest()
 
 
-def _cumulative(spec, total):
-    if isinstance(spec, int):
-        return min(spec, total)
-    percent = int(_PERCENT_RE.match(spec).group(1))
-    return min(total, -(-percent * total // 100))
-
-
 def plan_waves(project_id, hosts, canary_hosts, wave_specs):
     """The hosts of each wave: a list of lists, empty waves dropped, every host in one wave."""
     ordered = order_hosts(project_id, hosts, canary_hosts)
     waves, start = [], 0
     for spec in wave_specs:
-        end = _cumulative(spec, len(ordered))
+        end = wave_size(spec, len(ordered))
         if end > start:
             waves.append(ordered[start:end])
             start = end
@@ -80,10 +73,6 @@ def allowed_failures(max_failures, total):
 
 
 # ----------------------------------------------------------------------------- small helpers
-
-def _condition_failed(exc):
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
-
 
 def _deploy_id():
     return "d-" + secrets.token_hex(8)
@@ -136,7 +125,7 @@ def _move(item, status, now, **changes):
         item.update(actions=actions, condition=(HostState.status == item.status) & _same_deploy(item))
         return True
     except UpdateError as exc:
-        if _condition_failed(exc):
+        if condition_failed(exc):
             return False
         raise
 
@@ -146,7 +135,7 @@ def _forget(item):
     try:
         item.delete(condition=(HostState.status == item.status) & (HostState.status != "in_progress"))
     except DeleteError as exc:
-        if not _condition_failed(exc):
+        if not condition_failed(exc):
             raise
 
 
@@ -192,7 +181,7 @@ def _acquire(rollout, owner):
         _set(rollout, lock_owner=owner, lock_until=now + datetime.timedelta(seconds=LOCK_SECONDS))
         return True
     except UpdateError as exc:
-        if _condition_failed(exc):
+        if condition_failed(exc):
             return False
         raise
 
@@ -202,7 +191,7 @@ def _release(rollout, owner):
         rollout.update(actions=[Rollout.lock_owner.remove(), Rollout.lock_until.remove()],
                        condition=Rollout.lock_owner == owner, add_version_condition=False)
     except UpdateError as exc:
-        if not _condition_failed(exc):
+        if not condition_failed(exc):
             raise  # a lost lock (expired and taken) is fine: its new owner releases it
 
 
@@ -230,8 +219,8 @@ def _locked(project_id, wait=CONTROL_WAIT_SECONDS):
 def on_project_change(project, actor, previous_spec):
     """``projects.CHANGE_HOOKS`` entry: a new version starts a rollout; host changes follow.
 
-    ``project`` is the API view, whose ``rollout`` is the rollout summary: the settings are
-    read from the stored spec.
+    ``project`` is the saved spec plus ``id``; the item is read again (consistently) so that
+    a change racing this one is planned from what is stored.
     """
     try:
         stored = Project.get(project["id"], consistent_read=True)
@@ -341,7 +330,7 @@ def _drive_one(rollout, now, actor):
     try:
         return _drive(rollout, now, actor)
     except UpdateError as exc:
-        if _condition_failed(exc):
+        if condition_failed(exc):
             return "raced"  # the rollout changed under us (e.g. deleted): look again next tick
         raise
     finally:
@@ -422,7 +411,7 @@ def _plan_item(rollout, host, wave, now, cutoff):
         item.update(actions=actions, condition=condition)
         return True
     except UpdateError as exc:
-        if _condition_failed(exc):
+        if condition_failed(exc):
             return False
         raise
 

@@ -101,6 +101,9 @@ def parse_time(value):
 
 
 def format_time(moment):
+    """``2026-12-01T09:30:00Z`` (None stays None): how every time leaves the API."""
+    if moment is None:
+        return None
     return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -298,7 +301,7 @@ def _validate_hosts(errors, hosts):
             seen[host] = i
 
 
-def _wave_size(spec, total):
+def wave_size(spec, total):
     """Cumulative host count reached at the end of a wave spec."""
     if isinstance(spec, int):
         return min(spec, total)
@@ -344,7 +347,7 @@ def _validate_waves(errors, waves, host_count):
     if ok and waves[-1] != "100%":
         errors.add("%s[%d]" % (path, len(waves) - 1), "the last wave must be '100%'")
     if ok and host_count:
-        sizes = [_wave_size(spec, host_count) for spec in waves]
+        sizes = [wave_size(spec, host_count) for spec in waves]
         for i in range(1, len(sizes)):
             if sizes[i] < sizes[i - 1]:
                 errors.add("%s[%d]" % (path, i), "reaches fewer hosts (%d) than the wave before it "
