@@ -167,3 +167,20 @@ def test_a_webhook_needs_a_secret_when_the_stage_has_none(api, monkeypatch):
     assert "notify.webhooks[0].secret" in caught.value.fields
     ok = base_project(notify={"webhooks": [{"url": "https://h.example.com/x", "secret": "ssm:/fabu/hook"}]})
     assert validation.validate_project(ok)["notify"]["webhooks"][0]["secret"] == "ssm:/fabu/hook"
+
+
+def test_delete_during_a_rollout_needs_force_and_removes_the_host_states(api):
+    from chalicelib import rollouts
+    from chalicelib.models import HostState, Release
+    hosts = ["h%02d.example.com" % i for i in range(30)]  # more than one batch of 25
+    api.post("/api/v1/project", base_project(hosts=hosts))
+    Release("web", "1.0.0", state="ready", s3_key="releases/web/1.0.0.tgz", sha256="0" * 64,
+            size=1).save()
+    rollouts.tick()
+    assert len(list(HostState.project_index.query("web"))) == 30
+    refused = api.delete("/api/v1/project/web")
+    assert refused.status == 409 and "force=true" in refused.json["error"]
+    deleted = api.delete("/api/v1/project/web?force=true")
+    assert deleted.status == 200 and deleted.json["hosts_removed"] == 30
+    assert list(HostState.project_index.query("web")) == []
+    assert api.get("/api/v1/project/web").status == 404

@@ -346,3 +346,16 @@ def test_pause_takes_back_deploys_not_yet_fetched_and_resume_hands_them_out(api,
     assert api.post("/api/v1/project/web/resume").status == 200
     assert len(fleet.round(hosts[1:])) == 3           # handed out again at once, no tick needed
     assert _tick()["rollouts"]["web"] == "succeeded"
+
+
+def test_max_parallel_bounds_the_hosts_in_flight_of_a_wave(api, fleet):
+    hosts = HOSTS[:6]
+    _create(api, hosts=hosts, rollout={"waves": ["100%"], "max_parallel": 2})
+    _tick()
+    rounds = []
+    for _ in range(4):
+        rounds.append(len(fleet.round(hosts)))
+        _tick()
+    assert rounds == [2, 2, 2, 0]               # never more than two deploys handed out at once
+    assert _rollout(api)["state"] == "succeeded"
+    assert len(_at(fleet, "1.0.0")) == 6
