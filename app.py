@@ -3,10 +3,20 @@ import json
 
 from chalice import Chalice, Rate
 
-from chalicelib import (api_artifacts, api_console, api_controls, api_events, api_hosts,
-                        api_projects, api_reports, builds, config, events, notify, projects,
-                        reports, rollouts)
-from chalicelib.localauth import make_sigv4_middleware
+from chalicelib import config, events
+from chalicelib.api import artifacts as api_artifacts
+from chalicelib.api import console as api_console
+from chalicelib.api import controls as api_controls
+from chalicelib.api import events as api_events
+from chalicelib.api import hosts as api_hosts
+from chalicelib.api import projects as api_projects
+from chalicelib.api import reports as api_reports
+from chalicelib.build import worker as builds
+from chalicelib.notify import notifications as notify
+from chalicelib.notify import reports
+from chalicelib.projects import service as projects
+from chalicelib.rollout import engine as rollouts
+from chalicelib.auth.localauth import make_sigv4_middleware
 
 app = Chalice(app_name="fabu")
 app.register_middleware(make_sigv4_middleware(app), "http")

@@ -72,7 +72,7 @@ def run_packager(tree: Path, out: Path, sink: str):
 
 def _child(sink, tree, out):
     sys.path.insert(0, str(ROOT))
-    from chalicelib import packaging
+    from chalicelib.build import packaging
     if sink == "file":
         start = time.perf_counter()
         with open(out, "wb") as f:
@@ -125,7 +125,7 @@ class _NullS3:
 
 def _baseline_rss():
     """Peak RSS of a child that only imports the packager (and moto), to separate code from work."""
-    code = ("import resource, sys; sys.path.insert(0, %r); import chalicelib.packaging, moto; "
+    code = ("import resource, sys; sys.path.insert(0, %r); import chalicelib.build.packaging, moto; "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)" % str(ROOT))
     return float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                                 text=True).stdout)

@@ -71,7 +71,8 @@ def main():
     try:
         import boto3
         from infra import stack
-        from chalicelib import config, hosts
+        from chalicelib import config
+        from chalicelib.hosts import protocol as hosts
         stack.create_stack("fabubench", "local")
         start = datetime.datetime(2026, 11, 26, tzinfo=datetime.timezone.utc)
         _seed(start)

@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from chalicelib.script import prepare_context, render_deploy_script, render_prepared  # noqa: E402
+from chalicelib.hosts.script import prepare_context, render_deploy_script, render_prepared  # noqa: E402
 
 TARGET = 1.5
 

@@ -23,8 +23,8 @@ from chalice.test import Client
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from chalicelib.localauth import make_sigv4_middleware  # noqa: E402
-from chalicelib.principals import add_principal  # noqa: E402
+from chalicelib.auth.localauth import make_sigv4_middleware  # noqa: E402
+from chalicelib.auth.principals import add_principal  # noqa: E402
 
 REGION = "us-east-1"
 PATH = "/api/v1/web-1"

@@ -102,7 +102,8 @@ def main():
     try:
         from infra import stack
         _patient_clients()
-        from chalicelib import config, rollouts
+        from chalicelib import config
+        from chalicelib.rollout import engine as rollouts
         stack.create_stack("fabubench", "local")
         now = datetime.datetime.now(datetime.timezone.utc)
         _seed(now)

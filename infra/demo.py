@@ -113,7 +113,7 @@ class Fleet:
         self._running = {}
 
     def prepare(self):
-        from chalicelib import principals
+        from chalicelib.auth import principals
         for host in self.settings.hosts:
             home = self.settings.dir / host
             (home / "root").mkdir(parents=True)

@@ -68,7 +68,7 @@ def start_emulator(env, children):
 
 def ensure_admin(principals_path, credentials_path):
     """Create the admin key on first run; keep it on later runs. Returns the access key id."""
-    from chalicelib import principals
+    from chalicelib.auth import principals
     data = {}
     if os.path.exists(principals_path):
         with open(principals_path) as fh:

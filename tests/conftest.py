@@ -232,7 +232,7 @@ class LiveStack:
 
     def add_host(self, host):
         """Mint host credentials (as ``fabu local host-key`` does): ``(key, secret)``."""
-        from chalicelib import principals
+        from chalicelib.auth import principals
         p = principals.add_principal("arn:aws:iam::000000000000:user/fabu-hosts/" + host,
                                      path=str(self.principals_path))
         return p.access_key_id, p.secret_access_key

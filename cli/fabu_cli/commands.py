@@ -403,16 +403,16 @@ def local():
 
 
 def _principals_module():
-    """``chalicelib.principals`` from the fabu repository this CLI is installed from."""
+    """``chalicelib.auth.principals`` from the fabu repository this CLI is installed from."""
     try:
-        from chalicelib import principals
+        from chalicelib.auth import principals
     except ImportError:
         repo = Path(__file__).resolve().parents[2]
-        if not (repo / "chalicelib" / "principals.py").exists():
+        if not (repo / "chalicelib" / "auth" / "principals.py").exists():
             raise ConfigError("`fabu local` needs the fabu repository (chalicelib); run it from "
                               "a checkout, with the CLI installed by `make`") from None
         sys.path.insert(0, str(repo))
-        from chalicelib import principals
+        from chalicelib.auth import principals
     return principals
 
 

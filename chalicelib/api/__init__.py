@@ -1,0 +1,1 @@
+"""The HTTP edge: Blueprints that parse a request, call one domain function and answer."""

@@ -1,0 +1,46 @@
+"""Routes of the rollout controls (admin callers only): promote, pause, resume, rollback.
+
+Each answers with the rollout summary after the change; a control that the rollout's state
+forbids is a 409, a ``?to=`` version without a ready release a 400.
+"""
+from chalice import Blueprint
+
+from chalicelib.api import access
+from chalicelib.rollout import engine as rollouts
+from chalicelib.api.http import bool_query, handles_errors, query, respond
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/api/v1/project/{project_id}/promote", methods=["POST"], authorizer=access.iam,
+          cors=access.cors)
+@handles_errors
+def promote(project_id):
+    request = bp.current_request
+    actor = access.admin(request)
+    return respond(rollouts.promote(project_id, actor, full=bool_query(request, "full")))
+
+
+@bp.route("/api/v1/project/{project_id}/pause", methods=["POST"], authorizer=access.iam,
+          cors=access.cors)
+@handles_errors
+def pause(project_id):
+    actor = access.admin(bp.current_request)
+    return respond(rollouts.pause(project_id, actor))
+
+
+@bp.route("/api/v1/project/{project_id}/resume", methods=["POST"], authorizer=access.iam,
+          cors=access.cors)
+@handles_errors
+def resume(project_id):
+    actor = access.admin(bp.current_request)
+    return respond(rollouts.resume(project_id, actor))
+
+
+@bp.route("/api/v1/project/{project_id}/rollback", methods=["POST"], authorizer=access.iam,
+          cors=access.cors)
+@handles_errors
+def rollback(project_id):
+    request = bp.current_request
+    actor = access.admin(request)
+    return respond(rollouts.rollback(project_id, actor, to=query(request, "to")))

@@ -1,0 +1,36 @@
+"""Routes of the host protocol (each host may call only its own). Parse, call, answer."""
+from chalice import Blueprint, Response
+
+from chalicelib.api import access
+from chalicelib.hosts import protocol as hosts
+from chalicelib.api.http import handles_errors, json_body, respond
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/api/v1/{host}", methods=["GET"], authorizer=access.iam)
+@handles_errors
+def poll(host):
+    access.host(bp.current_request, host)
+    summary = hosts.poll(hosts.check_host_name(host.lower()))
+    if summary is None:
+        return Response(body="", status_code=204)
+    return respond(summary)
+
+
+@bp.route("/api/v1/{host}/deploy", methods=["GET"], authorizer=access.iam)
+@handles_errors
+def deploy_script(host):
+    access.host(bp.current_request, host)
+    text = hosts.deploy_script(hosts.check_host_name(host.lower()))
+    return Response(body=text, status_code=200,
+                    headers={"Content-Type": "text/x-shellscript; charset=utf-8",
+                             "Cache-Control": "no-store"})
+
+
+@bp.route("/api/v1/{host}/report", methods=["POST"], authorizer=access.iam)
+@handles_errors
+def report(host):
+    request = bp.current_request
+    access.host(request, host)
+    return respond(hosts.report(hosts.check_host_name(host.lower()), json_body(request)))

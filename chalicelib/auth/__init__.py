@@ -1,0 +1,1 @@
+"""Who is calling: SigV4 verification (stage ``local``), principals, and authorization."""

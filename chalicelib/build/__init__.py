@@ -1,0 +1,1 @@
+"""Releases and their tarballs: sources, packaging, the build worker, the CI upload."""

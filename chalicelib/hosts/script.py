@@ -1,0 +1,164 @@
+"""Render the bash script a host downloads from ``GET /api/v1/{host}/deploy``.
+
+One script covers every pending deploy (or server-requested rollback) of one host, in the order
+given (the caller's dependency order). The template lives in ``chalicelib/templates/`` and is
+rendered by a sandboxed Jinja environment whose ``finalize`` step runs ``shlex.quote`` on every
+``{{ value }}``: no template can forget to quote, and nothing a user typed becomes shell code.
+User scripts travel base64-encoded (as data) and run as files on the host.
+
+The Jinja environment and the compiled template are built lazily on first render, so importing
+this module costs a Lambda cold start nothing. Jinja comments use ``{## … ##}`` because bash's
+``${#var}`` would otherwise open one.
+"""
+import base64
+import functools
+import os
+import re
+import shlex
+
+from chalicelib.errors import ValidationError
+
+TEMPLATE_NAME = "deploy.sh.j2"
+SCRIPT_END_MARKER = "# fabu-script-end"
+SCRIPT_NAMES = ("start", "stop", "test", "pre_deploy", "post_deploy", "health")
+
+_TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates")
+_KINDS = ("deploy", "rollback")
+# Debian policy: "<" and ">" are deprecated spellings of "<=" and ">=".
+_DPKG_OPS = {"<<": "lt", "<=": "le", "<": "le", "=": "eq", ">=": "ge", ">>": "gt", ">": "ge"}
+_DEB_ALTERNATIVE_RE = re.compile(
+    r"^\s*(?P<name>[^\s()|,]+)\s*"
+    r"(?:\(\s*(?P<op><<|<=|>=|>>|=|<|>)\s*(?P<version>[^\s()|,]+)\s*\))?\s*$"
+)
+_DEFAULTS = {"health_timeout": 60, "health_interval": 5, "auto_rollback": True,
+             "keep_releases": 5, "min_free_mb": 100}
+
+
+def render_deploy_script(host, deploys, *, generated_at):
+    """Return the bash script that runs ``deploys`` (deploy and rollback items) on ``host``.
+
+    Raises ``ValidationError`` naming the offending field when an item cannot be rendered.
+    """
+    return render_prepared(prepare_context(host, deploys, generated_at=generated_at))
+
+
+def render_prepared(context):
+    """Render an already prepared context (see ``prepare_context``); the bench's bare baseline."""
+    return _template().render(context)
+
+
+def prepare_context(host, deploys, *, generated_at):
+    """Turn the caller's plain data into the template's flat, string-only context."""
+    items = [_prepare_item(index, item) for index, item in enumerate(deploys)]
+    return {"host": _text(host, "host"), "generated_at": _text(generated_at, "generated_at"),
+            "items": items}
+
+
+def parse_deb_dependencies(specs):
+    """Parse Debian dependency strings into groups of ``(name, dpkg_op, version)`` alternatives.
+
+    ``"a | b (<< 2)"`` becomes ``[("a", "", ""), ("b", "lt", "2")]``; ``dpkg_op`` is the word
+    ``dpkg --compare-versions`` takes (``lt le eq ge gt``), empty when any version will do.
+    """
+    groups = []
+    for index, spec in enumerate(specs or ()):
+        if not isinstance(spec, str) or not spec.strip():
+            raise _bad(f"deb_dependencies.{index}", "must be a non-empty string")
+        groups.append([_parse_alternative(alt, f"deb_dependencies.{index}")
+                       for alt in spec.split("|")])
+    return groups
+
+
+def _parse_alternative(text, path):
+    match = _DEB_ALTERNATIVE_RE.match(text)
+    if not match:
+        raise _bad(path, f"not a Debian dependency ('name' or 'name (op version)'): {text!r}")
+    op = match.group("op")
+    return (match.group("name"), _DPKG_OPS[op] if op else "", match.group("version") or "")
+
+
+def _prepare_item(index, item):
+    path = f"deploys.{index}"
+    kind = item.get("kind", "deploy")
+    if kind not in _KINDS:
+        raise _bad(f"{path}.kind", "must be 'deploy' or 'rollback'")
+    settings = {key: item.get(key, default) for key, default in _DEFAULTS.items()}
+    artifact = item.get("artifact") or {}
+    if kind == "deploy" and not artifact:
+        raise _bad(f"{path}.artifact", "a deploy needs an artifact (url, sha256)")
+    deps = parse_deb_dependencies(item.get("deb_dependencies"))
+    return {
+        "kind": kind,
+        "project": _text(item.get("project"), f"{path}.project", required=True),
+        "version": _text(item.get("version"), f"{path}.version", required=True),
+        "deploy_id": _text(item.get("deploy_id"), f"{path}.deploy_id", required=True),
+        "reason": _text(item.get("reason") or "", f"{path}.reason"),
+        "url": _text(artifact.get("url", ""), f"{path}.artifact.url"),
+        "sha256": _text(artifact.get("sha256", ""), f"{path}.artifact.sha256"),
+        "size": _int(artifact.get("size") or 0, f"{path}.artifact.size"),
+        # Flat triples plus the size of each group: bash has no nested arrays.
+        "deps": [word for group in deps for alt in group for word in alt],
+        "dep_group_sizes": [len(group) for group in deps],
+        "scripts": _encode_scripts(item.get("scripts") or {}, f"{path}.scripts"),
+        "health_timeout": _int(settings["health_timeout"], f"{path}.health_timeout"),
+        "health_interval": _int(settings["health_interval"], f"{path}.health_interval"),
+        "auto_rollback": "1" if settings["auto_rollback"] else "0",
+        "keep_releases": max(1, _int(settings["keep_releases"], f"{path}.keep_releases")),
+        "min_free_mb": _int(settings["min_free_mb"], f"{path}.min_free_mb"),
+    }
+
+
+def _encode_scripts(scripts, path):
+    encoded = {}
+    for name in SCRIPT_NAMES:
+        body = scripts.get(name) or ""
+        if not isinstance(body, str):
+            raise _bad(f"{path}.{name}", "must be a string")
+        encoded[name] = base64.b64encode(body.encode("utf-8")).decode("ascii")
+    return encoded
+
+
+def _text(value, path, *, required=False):
+    if not isinstance(value, str) or (required and not value):
+        raise _bad(path, "must be a non-empty string" if required else "must be a string")
+    if "\0" in value:
+        # A NUL cannot live in a shell word; everything else is quoted safely.
+        raise _bad(path, "must not contain NUL characters")
+    return value
+
+
+def _int(value, path):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _bad(path, "must be a non-negative integer")
+    return value
+
+
+def _bad(path, message):
+    return ValidationError(f"cannot render the deploy script: {path} {message}", {path: message})
+
+
+def _shell_word(value):
+    """Jinja's finalize: every rendered value becomes exactly one shell word."""
+    if value is None or isinstance(value, bool):
+        raise TypeError(f"refusing to render {value!r} into a shell script")
+    return shlex.quote(str(value))
+
+
+@functools.cache
+def _template():
+    # Imported here, not at module load: the poll Lambda never renders and should not pay for it.
+    from jinja2 import FileSystemLoader, StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(_TEMPLATES_DIR),
+        undefined=StrictUndefined,
+        autoescape=False,
+        finalize=_shell_word,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        comment_start_string="{##",
+        comment_end_string="##}",
+    )
+    return env.get_template(TEMPLATE_NAME)

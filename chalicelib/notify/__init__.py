@@ -1,0 +1,1 @@
+"""Messages that leave fabu: notifications, signed webhooks and the daily reports."""

@@ -1,0 +1,1 @@
+"""The project service: validation of project bodies and their storage."""

@@ -1,0 +1,1 @@
+"""The rollout engine: wave plans, the tick, locking, rollback, controls and gates."""

@@ -1,0 +1,511 @@
+"""The generated deploy script (chalicelib/script.py + templates/deploy.sh.j2), run as real bash.
+
+Each test renders a script with fixture data and runs it in a sandbox host (``FABU_ROOT`` under a
+temp dir, ``dpkg-query``/``dpkg`` shims on ``PATH``) against a fake API on 127.0.0.1 that serves
+the tarballs and records the reports.
+"""
+import base64
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from chalicelib.errors import ValidationError
+from chalicelib.hosts.script import (SCRIPT_END_MARKER, parse_deb_dependencies, prepare_context,
+                               render_deploy_script)
+from tests.support.hosts import (GENERATED_AT, FakeApi, HostSandbox, deploy_item, rollback_item,
+                                 shellcheck)
+
+
+@pytest.fixture(scope="module")
+def api():
+    server = FakeApi()
+    yield server
+    server.close()
+
+
+_host_counter = iter(range(10**6))
+
+
+def new_host(tmp_path, api, packages=None):
+    """A fresh sandbox host with a name no other test uses (the fake API keys reports by host)."""
+    n = next(_host_counter)
+    return HostSandbox(tmp_path / f"h{n}", api, f"host-{n}.example.com", packages)
+
+
+@pytest.fixture
+def host(tmp_path, api):
+    return new_host(tmp_path, api)
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+def test_rendered_script_passes_bash_n_and_shellcheck(api):
+    items = [
+        deploy_item(api, "web", "1.4.0", deb_dependencies=["nginx (>= 1.18)", "libssl3", "a | b (<< 2)"],
+                    scripts={"start": "echo start", "stop": "echo stop", "health": "true"}),
+        rollback_item("api", "2.0", reason="it's 'broken' $(really)"),
+    ]
+    text = render_deploy_script("web-1.example.com", items, generated_at=GENERATED_AT)
+    assert subprocess.run(["bash", "-n"], input=text, text=True).returncode == 0
+    result = shellcheck(text)
+    assert result.returncode == 0, result.stdout
+    assert text.splitlines()[-1] == SCRIPT_END_MARKER
+
+
+def test_items_keep_the_given_dependency_order(api):
+    items = [deploy_item(api, name, "1") for name in ("db", "cache", "web", "api")]
+    text = render_deploy_script("h", items, generated_at=GENERATED_AT)
+    positions = [text.index(f"P_PROJECT={name}\n") for name in ("db", "cache", "web", "api")]
+    assert positions == sorted(positions)
+
+
+def test_importing_the_module_loads_no_jinja():
+    code = ("import sys; import chalicelib.hosts.script; "
+            "print(any(m.startswith('jinja2') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), check=True).stdout
+    assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("spec, expected", [
+    (["libssl3"], [[("libssl3", "", "")]]),
+    (["nginx (>= 1.18)"], [[("nginx", "ge", "1.18")]]),
+    (["a | b (<< 2)"], [[("a", "", ""), ("b", "lt", "2")]]),
+    (["x (= 1:2.0-1)", "y (>> 3~rc1)"], [[("x", "eq", "1:2.0-1")], [("y", "gt", "3~rc1")]]),
+    (["z (<= 4)", "old (< 5)", "older (> 6)"],
+     [[("z", "le", "4")], [("old", "le", "5")], [("older", "ge", "6")]]),
+    (["libc6:amd64 (>=2.36)"], [[("libc6:amd64", "ge", "2.36")]]),
+])
+def test_debian_dependencies_parse_into_dpkg_checks(spec, expected):
+    assert parse_deb_dependencies(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["", "nginx (~> 1)", "nginx (>= 1.18", "a b", "a | ", "(>= 1)"])
+def test_malformed_debian_dependency_is_a_validation_error(spec):
+    with pytest.raises(ValidationError) as exc:
+        parse_deb_dependencies([spec])
+    assert "deb_dependencies.0" in exc.value.fields
+
+
+@pytest.mark.parametrize("field, value", [
+    ("project", ""), ("version", None), ("deploy_id", "a\0b"), ("health_timeout", "60"),
+    ("keep_releases", -1), ("auto_rollback", None), ("kind", "explode"),
+])
+def test_unrenderable_item_names_the_field(api, field, value):
+    item = deploy_item(api, "web", "1")
+    item[field] = value
+    if field == "auto_rollback":
+        item["artifact"] = None   # a deploy without an artifact is refused too
+        field = "artifact"
+    with pytest.raises(ValidationError) as exc:
+        render_deploy_script("h", [item], generated_at=GENERATED_AT)
+    assert any(path.endswith(field) for path in exc.value.fields)
+
+
+# --- running it -----------------------------------------------------------------------------
+
+def test_successful_deploy_switches_current_and_reports_each_phase(host, api):
+    item = deploy_item(api, "web", "1.0", files={"app.txt": "hello\n", "bin/run.sh": "echo run\n"},
+                       scripts={"start": 'echo "started $FABU_PROJECT $FABU_VERSION in $PWD"',
+                                "test": "test -f app.txt", "health": "true",
+                                "pre_deploy": "echo pre", "post_deploy": "echo post"})
+    result = host.deploy([item])
+    assert result.returncode == 0, result.stderr
+    web = host.project_dir("web")
+    assert os.readlink(web / "current") == "releases/1.0"
+    assert (web / "current" / "app.txt").read_text() == "hello\n"
+    assert os.access(web / "current" / "bin" / "run.sh", os.X_OK)
+    assert host.current_version("web") == "1.0"
+    assert host.phases() == [("pre-deploy", "ok"), ("do-deploy", "ok"), ("post-deploy", "ok")]
+    do_deploy = host.reports()[1]
+    assert f"started web 1.0 in {web / 'releases' / '1.0'}" in do_deploy["output"]
+    assert do_deploy["deploy_id"] == "d-web-1.0" and do_deploy["running_version"] == "1.0"
+    assert not (web / ".fabu-inflight").exists()
+
+
+def test_already_at_target_reports_skipped_and_changes_nothing(host, api):
+    host.deploy([deploy_item(api, "web", "1.0")])
+    before = host.snapshot()
+    result = host.deploy([deploy_item(api, "web", "1.0", deploy_id="d-again",
+                                      scripts={"start": "touch STARTED"})])
+    assert result.returncode == 0
+    assert host.snapshot() == before
+    last = host.reports()[-1]
+    assert (last["phase"], last["status"], last["deploy_id"]) == ("pre-deploy", "skipped", "d-again")
+    assert "already running 1.0" in last["output"]
+
+
+def test_failing_start_rolls_back_to_the_previous_release(host, api):
+    host.deploy([deploy_item(api, "web", "1.0", scripts={"start": "echo v1 up > ../../up.txt"})])
+    result = host.deploy([deploy_item(api, "web", "2.0", scripts={"start": "echo boom >&2; exit 7"})])
+    assert result.returncode == 1
+    assert host.current_version("web") == "1.0"
+    assert host.phases()[-3:] == [("pre-deploy", "ok"), ("do-deploy", "failed"), ("rollback", "ok")]
+    failed, rollback = host.reports()[-2:]
+    assert "boom" in failed["output"] and "start exited with code 7" in failed["output"]
+    assert "do-deploy failed: start exited with code 7" in rollback["output"]
+    assert rollback["running_version"] == "1.0"
+    # the previous release was restarted by its own start script
+    assert (host.project_dir("web") / "up.txt").read_text() == "v1 up\n"
+
+
+def test_failing_test_rolls_back(host, api):
+    host.deploy([deploy_item(api, "web", "1.0")])
+    result = host.deploy([deploy_item(api, "web", "2.0", scripts={"test": "echo nope >&2; false"})])
+    assert result.returncode == 1
+    assert host.current_version("web") == "1.0"
+    assert host.phases()[-2:] == [("post-deploy", "failed"), ("rollback", "ok")]
+    assert "nope" in host.reports()[-2]["output"]
+
+
+def test_without_auto_rollback_a_failed_check_leaves_the_new_release(host, api):
+    host.deploy([deploy_item(api, "web", "1.0")])
+    result = host.deploy([deploy_item(api, "web", "2.0", scripts={"test": "false"},
+                                      auto_rollback=False)])
+    assert result.returncode == 1
+    assert host.current_version("web") == "2.0"
+    assert host.phases()[-1] == ("post-deploy", "failed")
+
+
+def test_health_is_retried_until_it_passes(host, api):
+    health = 'n=$(cat ../../tries 2>/dev/null || echo 0); echo $((n+1)) > ../../tries; [ "$n" -ge 2 ]'
+    result = host.deploy([deploy_item(api, "web", "1.0", scripts={"health": health},
+                                      health_timeout=10, health_interval=0)])
+    assert result.returncode == 0, result.stderr
+    assert (host.project_dir("web") / "tries").read_text() == "3\n"
+
+
+def test_health_that_never_passes_fails_after_its_window(host, api):
+    host.deploy([deploy_item(api, "web", "1.0")])
+    started = time.monotonic()
+    result = host.deploy([deploy_item(api, "web", "2.0", scripts={"health": "false"},
+                                      health_timeout=1, health_interval=1)])
+    assert result.returncode == 1 and time.monotonic() - started < 10
+    assert "health did not pass within 1s" in host.reports()[-2]["output"]
+    assert host.current_version("web") == "1.0"
+
+
+@pytest.mark.parametrize("packages, message", [
+    ({}, "nginx is not installed"),
+    ({"nginx": "1.14.2-2"}, "nginx 1.14.2-2 is installed, needs ge 1.18"),
+])
+def test_unmet_debian_dependency_fails_pre_deploy_naming_it(tmp_path, api, packages, message):
+    host = new_host(tmp_path, api, packages={"libssl3": "3.0.11", **packages})
+    result = host.deploy([deploy_item(api, "web", "1.0",
+                                      deb_dependencies=["libssl3", "nginx (>= 1.18)"])])
+    assert result.returncode == 1
+    assert host.phases() == [("pre-deploy", "failed")]
+    assert message in host.reports()[0]["output"]
+    assert not (host.project_dir("web") / "current").exists()
+    assert host.releases("web") == []
+
+
+def test_alternative_debian_dependency_is_enough(tmp_path, api):
+    host = new_host(tmp_path, api, packages={"mawk": "1.3.4"})
+    result = host.deploy([deploy_item(api, "web", "1.0", deb_dependencies=["gawk | mawk (>= 1.3)"])])
+    assert result.returncode == 0, result.stderr
+
+
+def test_checksum_mismatch_unpacks_nothing(host, api):
+    item = deploy_item(api, "web", "1.0")
+    item["artifact"]["sha256"] = hashlib.sha256(b"something else").hexdigest()
+    result = host.deploy([item])
+    assert result.returncode == 2
+    assert host.phases() == [("pre-deploy", "failed")]
+    assert "sha256 mismatch" in host.reports()[0]["output"]
+    assert host.releases("web") == []
+    assert not (host.project_dir("web") / "current").exists()
+
+
+def test_not_enough_disk_space_fails_pre_deploy(host, api):
+    result = host.deploy([deploy_item(api, "web", "1.0", min_free_mb=10**9)])
+    assert result.returncode == 2
+    assert "not enough free disk space" in host.reports()[0]["output"]
+
+
+def test_pruning_keeps_the_newest_releases(host, api):
+    for version in ("1", "2", "3", "4", "5", "6"):
+        assert host.deploy([deploy_item(api, "web", version, keep_releases=3)]).returncode == 0
+    assert host.releases("web") == ["4", "5", "6"]
+    assert host.current_version("web") == "6"
+
+
+def test_rollback_item_switches_back_without_downloading(host, api):
+    scripts = {"start": 'echo "$FABU_VERSION" > ../../started', "stop": "echo stopping"}
+    host.deploy([deploy_item(api, "web", "1.0", scripts=scripts)])
+    host.deploy([deploy_item(api, "web", "2.0", scripts=scripts)])
+    downloads = len([r for r in api.requests if r[1].startswith("/artifacts/")])
+    result = host.deploy([rollback_item("web", "1.0", reason="error rate 12%")])
+    assert result.returncode == 0, result.stderr
+    assert host.current_version("web") == "1.0"
+    assert len([r for r in api.requests if r[1].startswith("/artifacts/")]) == downloads
+    report = host.reports()[-1]
+    assert (report["phase"], report["status"]) == ("rollback", "ok")
+    assert "error rate 12%" in report["output"] and "stopping" in report["output"]
+    assert (host.project_dir("web") / "started").read_text() == "1.0\n"
+
+
+def test_rollback_to_a_release_not_on_disk_fails(host, api):
+    host.deploy([deploy_item(api, "web", "2.0")])
+    result = host.deploy([rollback_item("web", "0.9")])
+    assert result.returncode == 2
+    assert host.phases()[-1] == ("rollback", "failed")
+    assert host.current_version("web") == "2.0"
+
+
+def test_a_failure_stops_the_later_projects(host, api):
+    items = [deploy_item(api, "db", "1", scripts={"start": "exit 1"}), deploy_item(api, "web", "1")]
+    result = host.deploy(items)
+    assert result.returncode == 1
+    assert {r["project"] for r in host.reports()} == {"db"}
+    assert "remaining 1 project(s) stay pending" in result.stderr
+
+
+def test_interrupted_deploy_is_reported_on_the_next_run(host, api):
+    host.deploy([deploy_item(api, "web", "1.0")])
+    flag = host.base / "slow"
+    flag.touch()
+    slow = deploy_item(api, "web", "2.0", deploy_id="d-killed",
+                       scripts={"start": f"if [ -e '{flag}' ]; then sleep 60; fi"})
+    path = host.base / "slow.sh"
+    path.write_text(host.render([slow]))
+    proc = subprocess.Popen(["bash", str(path)], env=host.env(), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = host.project_dir("web") / ".fabu-inflight"
+    deadline = time.monotonic() + 20
+    while not (marker.exists() and marker.read_bytes().endswith(b"\0do-deploy\0")):
+        assert time.monotonic() < deadline, "the deploy never reached do-deploy"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.killpg(proc.pid, 9)
+    proc.wait()
+    flag.unlink()
+    result = host.deploy([deploy_item(api, "web", "3.0")])
+    assert result.returncode == 0, result.stderr
+    interrupted = [r for r in host.reports() if r["status"] == "interrupted"]
+    assert [(r["deploy_id"], r["phase"], r["version"]) for r in interrupted] == [
+        ("d-killed", "do-deploy", "2.0")]
+    assert host.current_version("web") == "3.0"
+    assert not marker.exists()
+
+
+def test_output_is_cut_to_the_last_64_kb_and_says_so(host, api):
+    script = "head -c 100000 /dev/zero | tr '\\0' a; echo; echo THE-END"
+    host.deploy([deploy_item(api, "web", "1.0", scripts={"start": script})])
+    report = host.reports()[1]
+    assert report["truncated"] is True
+    assert report["output"].startswith("[fabu: output cut to its last 65536 of ")
+    assert report["output"].endswith("THE-END\n")
+    assert len(report["output"].encode()) < 66000
+
+
+def test_output_json_survives_control_chars_unicode_and_host_messages(host, api):
+    script = ("printf 'tab\\there\\r\\n\\001\\037 bell\\a esc\\033[0m \"q\" back\\\\slash\\n'; "
+              "echo 'ünïcødé 版本 🚀'; printf '\\xff\\xfe broken\\n'; "
+              "echo '::fabu::warn disk at 91%'; echo '::fabu::error   spaced  text'")
+    host.deploy([deploy_item(api, "web", "1.0", scripts={"start": script})])
+    output = host.reports()[1]["output"]
+    assert 'tab\there\r\n\x01\x1f bell\x07 esc\x1b[0m "q" back\\slash\n' in output
+    assert "ünïcødé 版本 🚀\n" in output
+    assert " broken\n" in output
+    assert "\n::fabu::warn disk at 91%\n::fabu::error   spaced  text\n" in output
+
+
+def test_user_scripts_see_the_fabu_variables_but_not_the_host_keys(host, api):
+    host.deploy([deploy_item(api, "web", "1.0")])
+    script = "env | grep -E '^(FABU_(PROJECT|VERSION|PREVIOUS_VERSION|RELEASE_DIR|PHASE)|AWS_)' | sort"
+    host.deploy([deploy_item(api, "web", "2.0", scripts={"start": script})])
+    output = host.reports()[-2]["output"]
+    assert "FABU_PREVIOUS_VERSION=1.0\nFABU_PROJECT=web\n" in output
+    assert f"FABU_RELEASE_DIR={host.project_dir('web') / 'releases' / '2.0'}\n" in output
+    assert "FABU_PHASE=do-deploy\n" in output and "FABU_VERSION=2.0\n" in output
+    assert "AWS_" not in output
+
+
+def test_a_failed_report_does_not_stop_the_rollback(host, api):
+    host.deploy([deploy_item(api, "web", "1.0")])
+    api.report_status[host.host] = 400
+    result = host.deploy([deploy_item(api, "web", "2.0", scripts={"start": "exit 1"})])
+    del api.report_status[host.host]
+    assert result.returncode == 1
+    assert "could not report do-deploy failed of web 2.0: refused" in result.stderr
+    assert host.current_version("web") == "1.0"
+
+
+# --- a script cut anywhere runs nothing ---------------------------------------------------------
+
+def _cut_points(text):
+    """50 prefix lengths: both ends, every region of the file, mid-line, mid-quoted-string, and
+    the dangerous ones around the final call of main."""
+    end = len(text)
+    main_call = text.rindex('main "$@"')
+    special = [0, 1, 2, text.index("\n") + 1, text.index("{\n") + 2, text.index("load_item()"),
+               text.index("P_SCRIPTS=(") + 20, main_call, main_call + len('main "$@"'),
+               main_call + len('main "$@" || exit "$?"'), main_call + len('main "$@" || exit "$?"\n'),
+               text.rindex("}\n")]
+    step = end // 38
+    points = sorted(set(special + [i * step + 7 for i in range(38)]))
+    return [p for p in points if p < text.rindex("}\n") + 1][:50]
+
+
+def test_script_cut_anywhere_runs_no_phase_and_changes_nothing(host, api):
+    host.deploy([deploy_item(api, "web", "1.0")])
+    canary = host.base / "STARTED"
+    text = host.render([deploy_item(api, "web", "2.0", scripts={"start": f"touch '{canary}'"}),
+                        rollback_item("web", "1.0")])
+    points = _cut_points(text)
+    assert len(points) >= 50 - 2
+    before = host.snapshot()
+    reports_before = len(host.reports())
+    group_start = text.index("\n{\n") + 2
+    for point in points:
+        result = host.run_script(text[:point])
+        # a cut inside the header comment is an empty script; after the `{` a syntax error
+        assert result.returncode != 0 or point < group_start, (point, text[point - 40:point])
+        assert host.snapshot() == before, point
+    assert len(host.reports()) == reports_before
+    assert not canary.exists()
+    # and the whole script does run
+    assert host.run_script(text).returncode == 0 and canary.exists()
+
+
+# --- nothing a user typed runs as shell code ---------------------------------------------------
+
+CANARY = "CANARY"
+
+
+def corpus():
+    """At least 25 hostile strings; every one would create a file named CANARY (in the cwd of the
+    script, or of a user script) if any part of it ran as shell code."""
+    c = CANARY
+    return [
+        f"$(touch {c})", f"`touch {c}`", f"; touch {c}", f"&& touch {c}", f"|| touch {c}",
+        f"| touch {c}", f"\ntouch {c}\n", f"'; touch {c}; '", f'"; touch {c}; "',
+        f"${{IFS}}touch${{IFS}}{c}", f"$(touch${{IFS}}{c})", f"> {c}", f"x\rtouch {c}",
+        f"\t$(touch {c})", f"'\"`touch {c}`\"'", f"\\$(touch {c})", f"$'\\x41'$(touch {c})",
+        f"{{a,b}}$(touch {c})", f"-rf $(touch {c})", f"--help;touch {c}",
+        f"ünïcødé-版本-🚀 $(touch {c})", f"\u202e$(touch {c})", f"*$(touch {c})*",
+        f"#$(touch {c})", f"a{'b' * 10000}$(touch {c})", "*", "..", "-rf", "~root", "$HOME",
+        f"%s%n{{{{ '$(touch {c})' }}}}", f"{{% raw %}}$(touch {c})", f"../../$(touch {c})",
+    ]
+
+
+def canaries(tmp_path):
+    """Every file named CANARY under the test's temp dir (where every script of the test ran)."""
+    return [p for p in tmp_path.rglob("*") if p.name == CANARY]
+
+
+def test_corpus_is_big_enough_and_the_canary_works(tmp_path):
+    assert len(corpus()) >= 25
+    subprocess.run(["bash", "-c", corpus()[0]], cwd=tmp_path, check=True)
+    assert canaries(tmp_path)
+
+
+def _in_parallel(function, values):
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(function, values))
+
+
+@pytest.mark.parametrize("field", ["version", "project"])
+def test_hostile_version_or_project_runs_nothing(tmp_path, api, field):
+
+    def run(index_value):
+        index, value = index_value
+        host = new_host(tmp_path, api)
+        names = {"project": "web", "version": "1.0", field: value}
+        result = host.deploy([deploy_item(api, names["project"], names["version"])])
+        statuses = [s for _, s in host.phases()]
+        # either deployed under that exact name, or refused/failed cleanly with a report
+        if result.returncode == 0:
+            assert statuses == ["ok", "ok", "ok"], (value, result.stderr)
+            if field == "version":
+                assert (host.root / "web" / "releases" / value / ".fabu-version").read_bytes().decode() == value + "\n"
+        else:
+            assert result.returncode == 2 and statuses == ["failed"], (value, result.stderr)
+        assert all(r[field] == value for r in host.reports())
+        return result.returncode
+
+    codes = _in_parallel(run, enumerate(corpus()))
+    assert not canaries(tmp_path)
+    assert codes.count(0) >= 20   # most hostile names are still deployable names
+
+
+def test_hostile_deploy_id_and_scripts_travel_as_data(tmp_path, api):
+    values = corpus()
+
+    def run(chunk):
+        host = new_host(tmp_path, api)
+        items = []
+        for i, value in chunk:
+            # each script copies itself, then exits before bash reaches the hostile part
+            scripts = {name: f'cp "$0" "$FABU_RELEASE_DIR/copy.$FABU_SCRIPT"; exit 0\n{value}'
+                       for name in ("start", "test", "health", "pre_deploy", "post_deploy")}
+            items.append(deploy_item(api, f"p{i}", "1", deploy_id=value, scripts=scripts))
+        result = host.deploy(items)
+        assert result.returncode == 0, result.stderr[-2000:]
+        reports = host.reports()
+        assert [r["deploy_id"] for r in reports] == [v for _, v in chunk for _ in range(3)]
+        for i, value in chunk:
+            release = host.root / f"p{i}" / "releases" / "1"
+            for name in ("start", "test", "health", "pre_deploy", "post_deploy"):
+                copy = (release / f"copy.{name}").read_bytes().decode()
+                assert copy == f'cp "$0" "$FABU_RELEASE_DIR/copy.$FABU_SCRIPT"; exit 0\n{value}'
+
+    indexed = list(enumerate(values))
+    _in_parallel(run, [indexed[k::4] for k in range(4)])
+    assert not canaries(tmp_path)
+
+
+def test_hostile_rollback_reason_is_reported_verbatim(tmp_path, api):
+    host = new_host(tmp_path, api)
+    host.deploy([deploy_item(api, "web", "1")])
+    host.deploy([deploy_item(api, "web", "2")])
+    values = corpus()
+    items = [rollback_item("web", "1" if i % 2 == 0 else "2", reason=value, deploy_id=f"r{i}")
+             for i, value in enumerate(values)]
+    result = host.deploy(items)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not canaries(tmp_path)
+    rollbacks = [r for r in host.reports() if r["phase"] == "rollback"]
+    assert len(rollbacks) == len(values)
+    for report, value in zip(rollbacks, values):
+        assert report["status"] == "ok"
+        assert f"requested: {value}\n" in report["output"]
+
+
+@pytest.mark.parametrize("field", ["url", "sha256", "deb_dependencies"])
+def test_hostile_url_checksum_or_package_fails_cleanly(tmp_path, api, field):
+
+    def run(value):
+        host = new_host(tmp_path, api)
+        item = deploy_item(api, "web", "1.0")
+        if field == "deb_dependencies":
+            item["deb_dependencies"] = [value]
+        else:
+            item["artifact"][field] = value
+        try:
+            text = host.render([item])
+        except ValidationError:
+            return "refused"     # not Debian syntax: the API turns this into a 400
+        result = host.deploy([item])
+        assert result.returncode in (1, 2) and host.phases() == [("pre-deploy", "failed")], value
+        assert not (host.root / "web" / "current").exists()
+        assert text
+        return "failed"
+
+    outcomes = _in_parallel(run, corpus())
+    assert not canaries(tmp_path)
+    assert "failed" in outcomes
+
+
+def test_prepare_context_base64_encodes_user_scripts(api):
+    context = prepare_context("h", [deploy_item(api, "web", "1", scripts={"start": "$(x)"})],
+                              generated_at=GENERATED_AT)
+    scripts = context["items"][0]["scripts"]
+    assert base64.b64decode(scripts["start"]) == b"$(x)"
+    assert scripts["stop"] == ""

@@ -1,0 +1,69 @@
+"""infra/resources.json is the one definition: the emulator gets exactly its resources."""
+import json
+
+from tests.conftest import ROOT, boto_client
+from infra import stack
+
+
+def _template():
+    return stack.load_template()
+
+
+def test_every_model_table_is_defined_in_the_template_with_its_indexes(moto_server):
+    from chalicelib.models import ALL_MODELS
+    tables = {r["Properties"]["TableName"]["Fn::Sub"].replace("${Prefix}-${Stage}-", "fabu-local-"): r
+              for r in _template()["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"}
+    assert {m.Meta.table_name for m in ALL_MODELS} == set(tables)
+    for model in ALL_MODELS:
+        defined = {i["IndexName"] for i in tables[model.Meta.table_name]["Properties"].get(
+            "GlobalSecondaryIndexes", [])}
+        declared = set(model._indexes)
+        assert declared == defined, model.__name__
+
+
+def test_the_emulator_has_exactly_the_templates_tables(moto_server):
+    names = set(boto_client("dynamodb").list_tables()["TableNames"])
+    expected = {v for k, v in moto_server["resources"].items() if k.endswith("Table")}
+    assert expected <= names
+    assert {n for n in names if n.startswith("fabu-local-")} == expected
+
+
+def test_settings_moto_cloudformation_would_drop_are_applied(moto_server):
+    ddb = boto_client("dynamodb")
+    ttl = ddb.describe_time_to_live(TableName="fabu-local-events")["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "expires_at" and ttl["TimeToLiveStatus"] == "ENABLED"
+    s3 = boto_client("s3")
+    assert s3.get_bucket_versioning(Bucket="fabu-local-releases")["Status"] == "Enabled"
+    rules = s3.get_bucket_lifecycle_configuration(Bucket="fabu-local-releases")["Rules"]
+    assert any(r.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation") == 1 for r in rules)
+    assert s3.get_bucket_website(Bucket="fabu-local-ui")["IndexDocument"]["Suffix"] == "index.html"
+
+
+def test_build_queue_has_its_dead_letter_queue(moto_server):
+    sqs = boto_client("sqs")
+    url = moto_server["resources"]["BuildQueue"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"]
+    policy = json.loads(attrs["RedrivePolicy"])
+    assert policy["deadLetterTargetArn"].endswith(":fabu-local-builds-dlq")
+
+
+def test_creating_the_stack_twice_is_harmless(moto_server):
+    again = stack.create_stack("fabu", "local")
+    assert again["ProjectsTable"] == "fabu-local-projects"
+
+
+def test_stack_refuses_to_run_without_an_emulator(monkeypatch, capsys):
+    import pytest
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    with pytest.raises(SystemExit) as stopped:
+        stack.main([])
+    assert "AWS_ENDPOINT_URL is not set" in str(stopped.value)
+
+
+def test_local_stage_config_turns_on_the_apps_own_sigv4_check():
+    config = json.load(open(ROOT + "/.chalice/config.json"))
+    local = config["stages"]["local"]["environment_variables"]
+    assert local["FABU_LOCAL_SIGV4"] == "1"
+    for stage in ("dev", "prod"):
+        assert config["stages"][stage]["autogen_policy"] is False
+        assert "FABU_LOCAL_SIGV4" not in config["stages"][stage]["environment_variables"]

@@ -1,0 +1,160 @@
+"""Daily reports over time-travelled fixture events: exact numbers, S3 objects, SNS, the API."""
+import datetime
+import json
+
+import pytest
+
+from tests.support.receiver import stage_topic, topic_observers
+from tests.conftest import boto_client
+
+UTC = datetime.timezone.utc
+DAY = datetime.date(2026, 3, 10)
+MIDNIGHT = datetime.datetime(2026, 3, 10, tzinfo=UTC)
+NOW = datetime.datetime(2026, 3, 11, 8, 0, tzinfo=UTC)  # when the 08:00 report runs
+
+
+def at(hours, seconds=0):
+    return MIDNIGHT + datetime.timedelta(hours=hours, seconds=seconds)
+
+
+def _rollout(project, rollout_id, start, duration, outcome="succeeded"):
+    from chalicelib import events
+    detail = {"rollout_id": rollout_id, "version": "v-" + rollout_id}
+    events.record(project, "rollout.started", "fabu:tick", detail, at=start)
+    if outcome == "rolled_back":
+        events.record(project, "rollout.halted", "fabu:tick", detail, at=start + datetime.timedelta(seconds=duration / 2))
+    events.record(project, "rollout." + outcome, "fabu:tick", detail,
+                  at=start + datetime.timedelta(seconds=duration))
+
+
+def _host(host, status, running, target, last_seen):
+    from chalicelib.models import HostState, wave_key
+    HostState(host, "web", wave=0, status=status, wave_key=wave_key(0, status, host),
+              running_version=running, target_version=target, last_seen=last_seen).save()
+
+
+@pytest.fixture
+def history(aws):
+    """Two projects' day 2026-03-10, with events the day before and after that must not count."""
+    from chalicelib import events
+    from chalicelib.models import Rollout
+    # web: 6 finished rollouts, durations 60..1200 s, one rolled back; one began the day before.
+    for n, (duration, outcome) in enumerate([(60, "succeeded"), (120, "succeeded"), (180, "succeeded"),
+                                             (240, "succeeded"), (600, "rolled_back")]):
+        _rollout("web", "w%d" % n, at(1 + n), duration, outcome)
+    Rollout("web", "w-overnight", version="0.9", start_at=at(-1, 3000)).save()
+    _rollout("web", "w-overnight", at(-1, 3000), 1200)  # 23:50 the day before to 00:10
+    _rollout("web", "w-cancelled", at(20), 30, "cancelled")
+    events.record("web", "rollout.started", "fabu:tick", {"rollout_id": "w-unfinished"}, at=at(23))
+    _rollout("web", "w-next-day", at(24, 60), 60)
+    for i in range(10):
+        events.record("web", "host.succeeded", "h%d" % i, {"deploy_id": "d%d" % i}, at=at(2, i))
+    for i, tail in enumerate(["a\nE: disk full\n", "x\nE: disk full\n\n", "boom\nconnection refused"]):
+        events.record("web", "host.failed", "f%d" % i, {"output_tail": tail}, at=at(3, i))
+    events.record("web", "host.lost", "fabu:tick", {}, at=at(3, 30))
+    for level in ("warn", "warn", "error"):
+        events.record("web", "host.message", "h1", {"level": level}, message="x", at=at(4))
+    # api: 20 successful rollouts of 1..20 minutes.
+    for n in range(20):
+        _rollout("api", "a%02d" % n, at(0, 60 * n), 60 * (n + 1))
+    # web's hosts now: in step, drifted, mid-deploy, silent, never seen.
+    _host("web-1", "succeeded", "2.0", "2.0", NOW)
+    _host("web-2", "failed", "1.0", "2.0", NOW)
+    _host("web-3", "in_progress", "1.0", "2.0", NOW)
+    _host("web-4", "succeeded", "2.0", "2.0", NOW - datetime.timedelta(hours=2))
+    _host("web-5", "lost", None, "2.0", None)
+
+
+def test_report_numbers_are_exact(history):
+    from chalicelib.notify import reports
+    report = reports.build(DAY, NOW)
+    web, api = {p["project"]: p for p in report["projects"]}["web"], report["projects"][0]
+    assert [p["project"] for p in report["projects"]] == ["api", "web"]
+    assert (web["deploys"], web["succeeded"], web["failed"]) == (6, 5, 1)
+    assert web["success_rate"] == 0.8333
+    assert web["duration_seconds"] == {"median": 210, "p95": 1200, "max": 1200}
+    assert [r["outcome"] for r in web["rollouts"] if r["rollout_id"] == "w4"] == ["rolled_back"]
+    assert web["hosts"] == {"failed": 3, "lost": 1, "succeeded": 10}
+    assert web["host_success_rate"] == round(10 / 14, 4)
+    assert web["top_failure_lines"] == [{"line": "E: disk full", "count": 2},
+                                        {"line": "connection refused", "count": 1}]
+    assert web["messages"] == {"warn": 2, "error": 1}
+    assert [d["host"] for d in web["drift"]] == ["web-2", "web-5"]
+    assert [(s["host"], s["last_seen"]) for s in web["silent"]] == [
+        ("web-4", "2026-03-11T06:00:00Z"), ("web-5", None)]
+    assert (api["deploys"], api["success_rate"]) == (20, 1.0)
+    assert api["duration_seconds"]["median"] == 630 and api["duration_seconds"]["p95"] == 1140
+    totals = report["totals"]
+    assert (totals["deploys"], totals["succeeded"], totals["success_rate"]) == (26, 25, 0.9615)
+    assert totals["duration_seconds"]["p95"] == 1200 and (totals["drift"], totals["silent"]) == (2, 2)
+
+
+@pytest.mark.parametrize("values, p95, median", [
+    ([5], 5, 5), ([1, 2], 2, 1.5), (list(range(1, 21)), 19, 10.5), (list(range(1, 101)), 95, 50.5),
+    (list(range(1, 102)), 96, 51),
+])
+def test_p95_is_the_nearest_rank(values, p95, median):
+    from chalicelib.notify import reports
+    assert reports.percentile(values, 0.95) == p95
+    assert reports.median(values) == median
+
+
+def test_generate_writes_json_and_self_contained_html_and_posts_a_summary(history):
+    from chalicelib import config
+    from chalicelib.notify import reports
+    observers = topic_observers()
+    watch = next(observers)(stage_topic())
+    try:
+        report = reports.generate(DAY, NOW)
+        s3 = boto_client("s3")
+        stored = json.loads(s3.get_object(Bucket=config.release_bucket(), Key="reports/2026-03-10.json")["Body"].read())
+        assert stored == report
+        page = s3.get_object(Bucket=config.release_bucket(), Key="reports/2026-03-10.html")
+        html = page["Body"].read().decode()
+        assert page["ContentType"].startswith("text/html")
+        assert html.count("<svg") == 2 and "E: disk full" in html and "83.3%" in html
+        for outside in ("<script", "<link", "src=", "href=", "url(", "@import"):
+            assert outside not in html
+        [text] = watch()
+        assert "fabu report 2026-03-10: 26 deploys, 96.2% succeeded" in text
+        assert "- web: 6 deploys (1 failed), p95 20m00s, drift 2, silent 2" in text
+    finally:
+        next(observers, None)
+
+
+def test_report_routes_latest_by_date_html_and_errors(api, history, signed_client):
+    from chalicelib.notify import reports
+    assert api.get("/api/v1/reports/latest").status == 404
+    reports.generate(DAY, NOW)
+    reports.generate(DAY - datetime.timedelta(days=3), NOW)  # regenerating an older day
+    latest = api.get("/api/v1/reports/latest")
+    assert latest.status == 200 and latest.json["date"] == "2026-03-10"
+    assert latest.json["totals"]["deploys"] == 26
+    assert api.get("/api/v1/reports/2026-03-07").json["totals"]["deploys"] == 0
+    page = api.get("/api/v1/reports/2026-03-10?format=html")
+    assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert api.get("/api/v1/reports/2026-03-11").status == 404
+    for bad in ("2026-13-01", "yesterday", "2026-3-1"):
+        assert api.get("/api/v1/reports/" + bad).status == 400
+    host = signed_client("arn:aws:iam::000000000000:user/fabu-hosts/web-1")
+    assert host.get("/api/v1/reports/latest").status == 403
+
+
+def test_the_daily_schedule_reports_the_previous_utc_day(history):
+    from chalicelib.notify import reports
+    report = reports.run_scheduled({"time": "2026-03-11T08:00:00Z"}, now=NOW)
+    assert report["date"] == "2026-03-10" and report["totals"]["deploys"] == 26
+
+
+def test_the_schedule_is_daily_at_0800_utc_unless_configured(monkeypatch):
+    from app import app
+    from chalice.app import ScheduledEventConfig
+    from chalicelib.notify import reports
+    from infra.ticker import cron_matches
+    source = [s for s in app.event_sources if isinstance(s, ScheduledEventConfig) and s.name == "daily_report"][0]
+    assert cron_matches(source.schedule_expression, datetime.datetime(2026, 3, 11, 8, 0, tzinfo=UTC))
+    assert not cron_matches(source.schedule_expression, datetime.datetime(2026, 3, 11, 9, 0, tzinfo=UTC))
+    monkeypatch.setenv("FABU_REPORT_CRON", "30 6 * * ? *")
+    assert reports.cron().to_string() == "cron(30 6 * * ? *)"
+    monkeypatch.setenv("FABU_REPORT_CRON", "every day")
+    assert reports.cron().to_string() == "cron(0 8 * * ? *)"

@@ -1,0 +1,186 @@
+"""The project API through chalice.test.Client, signed like a real admin, on the moto server."""
+import threading
+
+import pytest
+
+from tests.conftest import base_project
+
+
+def test_create_get_update_delete_round_trip(api):
+    created = api.post("/api/v1/project", base_project())
+    assert created.status == 201, created
+    assert created.json["id"] == "web"
+    assert created.headers["etag"] == '"1"'
+    assert created.json["created_by"].endswith(":user/fabu-admin")
+
+    got = api.get("/api/v1/project/web")
+    assert got.status == 200
+    assert got.json["version"] == "1.0.0"
+    assert got.json["hosts"] == ["web-1.example.com", "web-2.example.com"]
+    assert got.json["rollout"] is None or isinstance(got.json["rollout"], dict)
+    assert got.json["release"]["state"] == "awaiting_artifact"
+
+    updated = api.put("/api/v1/project/web", {"version": "1.1.0"}, headers={"If-Match": '"1"'})
+    assert updated.status == 200, updated
+    assert updated.json["version"] == "1.1.0"
+    assert updated.headers["etag"] == '"2"'
+
+    listed = api.get("/api/v1/project")
+    assert [p["id"] for p in listed.json["projects"]] == ["web"]
+
+    deleted = api.delete("/api/v1/project/web")
+    assert deleted.status == 200
+    assert api.get("/api/v1/project/web").status == 404
+
+
+def test_put_with_id_in_body_updates_that_project(api):
+    api.post("/api/v1/project", base_project())
+    response = api.put("/api/v1/project", {"id": "web", "hosts": ["web-9.example.com"]})
+    assert response.status == 200, response
+    assert response.json["hosts"] == ["web-9.example.com"]
+
+
+def test_put_without_id_in_body_names_the_field(api):
+    response = api.put("/api/v1/project", {"version": "2.0"})
+    assert response.status == 400
+    assert "id" in response.json["fields"]
+
+
+def test_duplicate_create_is_a_conflict_and_keeps_the_first(api):
+    assert api.post("/api/v1/project", base_project()).status == 201
+    again = api.post("/api/v1/project", base_project(version="9.9.9"))
+    assert again.status == 409
+    assert api.get("/api/v1/project/web").json["version"] == "1.0.0"
+
+
+def test_unknown_project_is_404_everywhere(api):
+    assert api.get("/api/v1/project/nope").status == 404
+    assert api.put("/api/v1/project/nope", {"version": "2.0"}).status == 404
+    assert api.delete("/api/v1/project/nope").status == 404
+
+
+def test_stale_if_match_is_409_and_nothing_changes(api):
+    api.post("/api/v1/project", base_project())
+    api.put("/api/v1/project/web", {"version": "1.1.0"})
+    stale = api.put("/api/v1/project/web", {"version": "1.2.0"}, headers={"If-Match": '"1"'})
+    assert stale.status == 409
+    assert "changed since you read it" in stale.json["error"]
+    assert api.get("/api/v1/project/web").json["version"] == "1.1.0"
+
+
+def test_two_concurrent_updates_from_the_same_base_give_exactly_one_409(api):
+    api.post("/api/v1/project", base_project())
+    results = {}
+    barrier = threading.Barrier(2)
+
+    def update(name, version):
+        barrier.wait()
+        results[name] = api.put("/api/v1/project/web", {"version": version},
+                                headers={"If-Match": '"1"'})
+
+    threads = [threading.Thread(target=update, args=(n, v)) for n, v in (("a", "2.0.0"), ("b", "3.0.0"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    statuses = sorted(r.status for r in results.values())
+    assert statuses == [200, 409]
+    winner = next(r for r in results.values() if r.status == 200)
+    assert api.get("/api/v1/project/web").json["version"] == winner.json["version"]
+
+
+def test_body_over_256_kb_is_413(api):
+    body = base_project(description="x" * (300 * 1024))
+    response = api.post("/api/v1/project", body)
+    assert response.status == 413
+
+
+def test_list_is_paginated_with_a_cursor(api):
+    for i in range(5):
+        assert api.post("/api/v1/project", base_project(name="p%d" % i)).status == 201
+    first = api.get("/api/v1/project?limit=2")
+    assert [p["id"] for p in first.json["projects"]] == ["p0", "p1"]
+    second = api.get("/api/v1/project?limit=2&cursor=" + first.json["next_cursor"])
+    assert [p["id"] for p in second.json["projects"]] == ["p2", "p3"]
+    bad = api.get("/api/v1/project?cursor=garbage")
+    assert bad.status == 400 and "cursor" in bad.json["fields"]
+
+
+def test_every_change_is_an_event_with_the_callers_arn(api):
+    from chalicelib import events
+    api.post("/api/v1/project", base_project())
+    api.put("/api/v1/project/web", {"version": "1.1.0"})
+    api.delete("/api/v1/project/web")
+    items, _ = events.page("web", limit=20, newest_first=False)
+    kinds = [e["kind"] for e in items]
+    assert kinds[0] == "project.created" and "project.updated" in kinds and kinds[-1] == "project.deleted"
+    assert all(e["actor"].endswith(":user/fabu-admin") for e in items if e["kind"].startswith("project."))
+
+
+def test_scheduled_update_is_stored_as_pending_until_applied(api):
+    from chalicelib.projects import service as projects
+    api.post("/api/v1/project", base_project())
+    response = api.put("/api/v1/project/web", {"version": "2.0.0", "apply_at": "2099-01-01T00:00:00Z"})
+    assert response.status == 200
+    shown = api.get("/api/v1/project/web").json
+    assert shown["version"] == "1.0.0"
+    assert shown["pending"]["changes"] == {"version": "2.0.0"}
+    assert shown["pending"]["apply_at"] == "2099-01-01T00:00:00Z"
+    import datetime
+    applied = projects.apply_due_updates(datetime.datetime(2099, 1, 1, 0, 1, tzinfo=datetime.timezone.utc))
+    assert [p["id"] for p in applied] == ["web"]
+    shown = api.get("/api/v1/project/web").json
+    assert shown["version"] == "2.0.0" and shown["pending"] is None
+
+
+def test_dependency_on_unknown_project_and_cycles_are_refused(api):
+    assert api.post("/api/v1/project", base_project(name="a")).status == 201
+    unknown = api.post("/api/v1/project", base_project(name="b", depends_on=[{"project": "zz", "version": ">=1"}]))
+    assert unknown.status == 400 and "depends_on[0].project" in unknown.json["fields"]
+    assert api.post("/api/v1/project", base_project(name="b", depends_on=[{"project": "a", "version": ">=1"}])).status == 201
+    cycle = api.put("/api/v1/project/a", {"depends_on": [{"project": "b", "version": ">=1"}]})
+    assert cycle.status == 400
+    assert cycle.json["fields"]["depends_on"] == "dependency cycle: a -> b -> a"
+
+
+def test_webhook_secrets_are_never_shown_and_survive_a_round_trip(api):
+    hook = {"url": "https://hooks.example.com/fabu", "secret": "s3cr3t-value"}
+    created = api.post("/api/v1/project", base_project(notify={"webhooks": [hook]}))
+    assert created.status == 201
+    assert "s3cr3t-value" not in created.body.decode()
+    shown = api.get("/api/v1/project/web").json["notify"]["webhooks"][0]
+    assert shown == {"url": "https://hooks.example.com/fabu", "secret": "********"}
+    assert api.put("/api/v1/project/web", {"notify": {"webhooks": [shown]}}).status == 200
+    from chalicelib.models import Project
+    assert Project.get("web").spec["notify"]["webhooks"][0]["secret"] == "s3cr3t-value"
+    moved = api.put("/api/v1/project/web", {"notify": {"webhooks": [
+        {"url": "https://other.example.com/x", "secret": "********"}]}})
+    assert moved.status == 400
+
+
+def test_a_webhook_needs_a_secret_when_the_stage_has_none(api, monkeypatch):
+    from chalicelib.projects import validation
+    from chalicelib.errors import ValidationError
+    monkeypatch.delenv("FABU_WEBHOOK_SECRET", raising=False)
+    with pytest.raises(ValidationError) as caught:
+        validation.validate_project(base_project(notify={"webhooks": ["https://h.example.com/x"]}))
+    assert "notify.webhooks[0].secret" in caught.value.fields
+    ok = base_project(notify={"webhooks": [{"url": "https://h.example.com/x", "secret": "ssm:/fabu/hook"}]})
+    assert validation.validate_project(ok)["notify"]["webhooks"][0]["secret"] == "ssm:/fabu/hook"
+
+
+def test_delete_during_a_rollout_needs_force_and_removes_the_host_states(api):
+    from chalicelib.rollout import engine as rollouts
+    from chalicelib.models import HostState, Release
+    hosts = ["h%02d.example.com" % i for i in range(30)]  # more than one batch of 25
+    api.post("/api/v1/project", base_project(hosts=hosts))
+    Release("web", "1.0.0", state="ready", s3_key="releases/web/1.0.0.tgz", sha256="0" * 64,
+            size=1).save()
+    rollouts.tick()
+    assert len(list(HostState.project_index.query("web"))) == 30
+    refused = api.delete("/api/v1/project/web")
+    assert refused.status == 409 and "force=true" in refused.json["error"]
+    deleted = api.delete("/api/v1/project/web?force=true")
+    assert deleted.status == 200 and deleted.json["hosts_removed"] == 30
+    assert list(HostState.project_index.query("web")) == []
+    assert api.get("/api/v1/project/web").status == 404
