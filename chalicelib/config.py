@@ -9,7 +9,7 @@ import os
 
 def prefix():
     """``fabu-dev``: the name prefix of every resource of this stage."""
-    return "%s-%s" % (os.environ.get("FABU_PREFIX", "fabu"), stage())
+    return f"{os.environ.get('FABU_PREFIX', 'fabu')}-{stage()}"
 
 
 def stage():
@@ -22,7 +22,7 @@ def region():
 
 
 def resource_name(suffix):
-    return "%s-%s" % (prefix(), suffix)
+    return f"{prefix()}-{suffix}"
 
 
 def table_name(suffix):

@@ -193,7 +193,7 @@ class HostState(Model):
 
 
 def wave_key(wave, status, host):
-    return "%03d#%s#%s" % (wave, status, host)
+    return f"{int(wave):03}#{status}#{host}"
 
 
 class EventDayIndex(GlobalSecondaryIndex):

@@ -25,7 +25,7 @@ class Credentials:
         self.password = password
 
     def __repr__(self):
-        return "Credentials(username=%r, password=<hidden>)" % (self.username,)
+        return f"Credentials(username={self.username!r}, password=<hidden>)"
 
 
 def is_reference(value) -> bool:

@@ -32,7 +32,7 @@ def host_report(project_id, host):
     try:
         state = HostState.get(host, project_id)
     except DoesNotExist:
-        raise NotFound("host %r has no state in project %r" % (host, project_id)) from None
+        raise NotFound(f"host {host!r} has no state in project {project_id!r}") from None
     reports = []
     if state.deploy_id:
         reports = sorted((_report_dict(r) for r in Report.query(state.deploy_id)),

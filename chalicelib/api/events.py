@@ -36,7 +36,7 @@ def _check_project(project_id):
     try:
         Project.get(project_id, attributes_to_get=["id"])
     except Project.DoesNotExist:
-        raise NotFound("no project named %r" % project_id) from None
+        raise NotFound(f"no project named {project_id!r}") from None
 
 
 @bp.route("/api/v1/project/{project_id}/events", methods=["GET"], authorizer=access.iam,

@@ -20,7 +20,7 @@ def json_body(request, *, required=True):
     """The request's JSON object; 413 when over 256 KB, 400 naming the problem otherwise."""
     raw = request.raw_body or b""
     if len(raw) > MAX_BODY_BYTES:
-        raise TooLarge("request body is %d bytes; the limit is 256 KB" % len(raw))
+        raise TooLarge(f"request body is {len(raw)} bytes; the limit is 256 KB")
     if not raw.strip():
         if required:
             raise ValidationError("the request needs a JSON body", {"": "is required"})
@@ -28,7 +28,7 @@ def json_body(request, *, required=True):
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError("the body is not valid JSON: %s" % exc, {"": "is not valid JSON"}) from None
+        raise ValidationError(f"the body is not valid JSON: {exc}", {"": "is not valid JSON"}) from None
     if not isinstance(body, dict):
         raise ValidationError("the body must be a JSON object", {"": "must be a JSON object"})
     return body
@@ -46,10 +46,10 @@ def int_query(request, name, default, low, high):
     try:
         value = int(raw)
     except ValueError:
-        raise ValidationError("%s must be a whole number" % name, {name: "must be a whole number"}) from None
+        raise ValidationError(f"{name} must be a whole number", {name: "must be a whole number"}) from None
     if not low <= value <= high:
-        raise ValidationError("%s must be between %d and %d" % (name, low, high),
-                              {name: "must be between %d and %d" % (low, high)})
+        raise ValidationError(f"{name} must be between {low} and {high}",
+                              {name: f"must be between {low} and {high}"})
     return value
 
 

@@ -68,10 +68,10 @@ def ensure_release(project, version, source, ci_server, actor):
     if source:
         enqueue_build(project, version, build_id)
         events.record(project, "build.queued", actor, {"version": version, "build_id": build_id},
-                      message="build of %s queued" % version)
+                      message=f"build of {version} queued")
     else:
         events.record(project, "release.awaiting_artifact", actor, {"version": version},
-                      message="release %s waits for a CI upload" % version)
+                      message=f"release {version} waits for a CI upload")
     return release
 
 
@@ -93,5 +93,5 @@ def _requeue_failed(project, version, source, ci_server, actor):
     enqueue_build(project, version, build_id)
     events.record(project, "build.queued", actor, {"version": version, "build_id": build_id,
                                                    "retry": True},
-                  message="build of %s queued again after a failure" % version)
+                  message=f"build of {version} queued again after a failure")
     return release

@@ -188,7 +188,7 @@ def _check_version(version):
     if not isinstance(version, str) or not version:
         raise ValidationError("version is required", {"version": "is required"})
     if not versions.is_valid(version):
-        raise ValidationError("version %r is not a version such as 1.4.2" % version[:60],
+        raise ValidationError(f"version {version[:60]!r} is not a version such as 1.4.2",
                               {"version": "must be a version such as 1.4.2"})
 
 

@@ -38,7 +38,7 @@ RESULT_HOOKS = []
 def check_host_name(host):
     problem = host_name_problem(host)
     if problem:
-        raise ValidationError("bad host name: %s" % problem, {"host": problem})
+        raise ValidationError(f"bad host name: {problem}", {"host": problem})
     return host
 
 
@@ -180,9 +180,9 @@ def _validate_report(body):
     if not isinstance(deploy_id, str) or not re.match(r"^[A-Za-z0-9_.:-]{1,100}$", deploy_id):
         fields["deploy_id"] = "must be the deploy_id of the script"
     if body.get("phase") not in PHASES:
-        fields["phase"] = "must be one of %s" % ", ".join(PHASES)
+        fields["phase"] = f"must be one of {', '.join(PHASES)}"
     if body.get("status") not in STATUSES:
-        fields["status"] = "must be one of %s" % ", ".join(STATUSES)
+        fields["status"] = f"must be one of {', '.join(STATUSES)}"
     code = body.get("exit_code", 0)
     if isinstance(code, bool) or not isinstance(code, int) or not -1000 <= code <= 1000:
         fields["exit_code"] = "must be a whole number"
@@ -237,7 +237,7 @@ def report(host, body, now=None):
     try:
         item = HostState.get(host, body["project"], consistent_read=True)
     except HostState.DoesNotExist:
-        raise NotFound("host %s has no deploy of project %r" % (host, body["project"])) from None
+        raise NotFound(f"host {host} has no deploy of project {body['project']!r}") from None
     if not _store_report(host, body, now):
         return {"accepted": True, "duplicate": True, "status": item.status}
     if item.deploy_id != body["deploy_id"]:
@@ -285,7 +285,7 @@ def _record_events(item, body, new_status):
     if body["phase"] == "rollback":
         kind = "host.rolled_back" if body["status"] in ("ok", "skipped") else "host.rollback_failed"
     elif new_status in ("succeeded", "failed"):
-        kind = "host.%s" % new_status
+        kind = f"host.{new_status}"
         if body["status"] == "interrupted":
             kind = "host.interrupted"
     else:
@@ -293,4 +293,4 @@ def _record_events(item, body, new_status):
     if body["status"] not in ("ok", "skipped"):
         detail["output_tail"] = output[-2000:]
     events.record(item.project, kind, item.host, detail, host=item.host,
-                  message="%s %s: %s %s" % (item.host, body["version"], body["phase"], body["status"]))
+                  message=f"{item.host} {body['version']}: {body['phase']} {body['status']}")

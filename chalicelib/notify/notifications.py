@@ -103,9 +103,9 @@ def _emoji(event):
 def _text(event):
     what = event.get("message") or event["kind"]
     if event["kind"] == "host.message":
-        what = "%s says (%s): %s" % (event.get("host"), event["detail"].get("level"), what)
-    by = " (by %s)" % event["actor"] if event.get("actor") else ""
-    return "%s [%s] %s%s" % (_emoji(event), event["project"], what, by)
+        what = f"{event.get('host')} says ({event['detail'].get('level')}): {what}"
+    by = f" (by {event['actor']})" if event.get("actor") else ""
+    return f"{_emoji(event)} [{event['project']}] {what}{by}"
 
 
 def _fields(event):
@@ -141,7 +141,7 @@ def _secret_of(hook):
 def describe_url(url):
     """The URL without its path (a Slack webhook's path is its credential)."""
     parts = urllib.parse.urlsplit(url)
-    return "%s://%s" % (parts.scheme, parts.netloc)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -177,13 +177,13 @@ def post_signed(hook, body, *, event_id=None):
     except urllib.error.HTTPError as exc:
         return exc.code
     except (OSError, ValueError) as exc:  # URLError, timeouts, resets, bad URLs
-        raise DeliveryError("%s: %s" % (describe_url(hook["url"]), getattr(exc, "reason", exc))) from None
+        raise DeliveryError(f"{describe_url(hook['url'])}: {getattr(exc, 'reason', exc)}") from None
 
 
 def _webhook(hook, body, event_id):
     status = post_signed(hook, body, event_id=event_id)
     if not 200 <= status < 300:
-        raise DeliveryError("%s answered HTTP %d" % (describe_url(hook["url"]), status))
+        raise DeliveryError(f"{describe_url(hook['url'])} answered HTTP {int(status)}")
 
 
 # ----------------------------------------------------------------------------- SNS
@@ -206,7 +206,7 @@ def publish(topic_arn, subject, message, attributes=None):
         aws.client("sns").publish(TopicArn=topic_arn, Subject=_subject(subject), Message=message,
                                   MessageAttributes=attrs)
     except Exception as exc:  # noqa: BLE001 - botocore errors, endpoint errors
-        raise DeliveryError("SNS %s: %s" % (topic_arn, exc)) from None
+        raise DeliveryError(f"SNS {topic_arn}: {exc}") from None
 
 
 def _subject(text):
@@ -236,15 +236,15 @@ def _targets(event):
     notify = spec.get("notify") or {}
     if notify.get("sns_topic_arn"):
         arn = notify["sns_topic_arn"]
-        targets.append(("SNS %s" % arn, lambda: publish(arn, body["text"], message, attrs)))
+        targets.append((f"SNS {arn}", lambda: publish(arn, body["text"], message, attrs)))
     for hook in notify.get("webhooks") or []:
         hook = {"url": hook} if isinstance(hook, str) else hook
-        targets.append(("webhook %s" % describe_url(hook["url"]),
+        targets.append((f"webhook {describe_url(hook['url'])}",
                         functools.partial(_webhook, hook, body, event["id"])))
     after = (spec.get("gates") or {}).get("after")
     if after and event["kind"] in FINAL_KINDS:
         from chalicelib.rollout import gates  # gates posts through this module: import late, no cycle
-        targets.append(("after gate %s" % describe_url(after["url"] if isinstance(after, dict) else after),
+        targets.append((f"after gate {describe_url(after['url'] if isinstance(after, dict) else after)}",
                         functools.partial(gates.after_rollout, event["project"], spec, event)))
     return targets
 

@@ -233,7 +233,7 @@ def render_html(report):
     longest = max([p["duration_seconds"]["p95"] or 0 for p in projects] or [0])
     charts = {
         "success": _bars(projects, lambda p: p["success_rate"], 1,
-                         lambda v: "-" if v is None else "%.1f%%" % (100 * v)),
+                         lambda v: "-" if v is None else f"{100 * v:.1f}%"),
         "p95": _bars(projects, lambda p: p["duration_seconds"]["p95"], longest, _fmt_seconds),
     }
     return env.get_template("report.html.j2").render(report=report, charts=charts, fmt=_fmt_seconds)
@@ -241,7 +241,7 @@ def render_html(report):
 
 def _summary_text(report):
     totals = report["totals"]
-    rate = "-" if totals["success_rate"] is None else "%.1f%%" % (100 * totals["success_rate"])
+    rate = "-" if totals["success_rate"] is None else f"{100 * totals['success_rate']:.1f}%"
     lines = ["fabu report %s: %d deploys, %s succeeded, median %s, p95 %s, %d drifted, %d silent hosts"
              % (report["date"], totals["deploys"], rate, _fmt_seconds(totals["duration_seconds"]["median"]),
                 _fmt_seconds(totals["duration_seconds"]["p95"]), totals["drift"], totals["silent"])]
@@ -299,7 +299,7 @@ def get(date, fmt="json"):
         raise ValidationError("format must be json or html", {"format": "must be json or html"})
     raw = _get(PREFIX + day.isoformat() + "." + fmt)
     if raw is None:
-        raise NotFound("no report for %s" % day.isoformat())
+        raise NotFound(f"no report for {day.isoformat()}")
     return json.loads(raw) if fmt == "json" else raw.decode()
 
 

@@ -25,7 +25,7 @@ _BATCH = 25
 
 
 def etag(project):
-    return '"%d"' % project.rev
+    return f'"{int(project.rev)}"'
 
 
 def parse_if_match(value):
@@ -72,7 +72,7 @@ def _keep_secrets(changes, stored):
                 hook["secret"] = known[hook["url"]]
             else:
                 raise ValidationError("a redacted webhook secret was sent for a new URL",
-                                      {"secret": "send the real secret for %s" % hook.get("url")})
+                                      {"secret": f"send the real secret for {hook.get('url')}"})
 
 
 def to_dict(project, *, detail=False):
@@ -97,7 +97,7 @@ def _load(project_id):
     try:
         return Project.get(project_id, consistent_read=True)
     except DoesNotExist:
-        raise NotFound("no project named %r" % project_id) from None
+        raise NotFound(f"no project named {project_id!r}") from None
 
 
 def _spec_depends_on(project_id):
@@ -112,13 +112,13 @@ def _check_dependencies(name, spec):
     fields = {}
     for i, dep in enumerate(spec.get("depends_on", [])):
         if dep["project"] != name and _spec_depends_on(dep["project"]) is None:
-            fields["depends_on[%d].project" % i] = "no project named %r" % dep["project"]
+            fields[f"depends_on[{i}].project"] = f"no project named {dep['project']!r}"
     if fields:
         raise ValidationError("invalid project: depends on unknown projects", fields)
     cycle = dependencies.find_cycle(name, spec.get("depends_on", []), _spec_depends_on)
     if cycle:
         text = " -> ".join(cycle)
-        raise ValidationError("dependency cycle: %s" % text, {"depends_on": "dependency cycle: %s" % text})
+        raise ValidationError(f"dependency cycle: {text}", {"depends_on": f"dependency cycle: {text}"})
 
 
 def _after_change(project, actor, previous_spec):
@@ -146,11 +146,11 @@ def create(body, actor):
         project.save(Project.id.does_not_exist())
     except PutError as exc:
         if condition_failed(exc):
-            raise Conflict("project %r already exists: update it with PUT" % name) from None
+            raise Conflict(f"project {name!r} already exists: update it with PUT") from None
         raise
     events.record(name, "project.created", actor, {"version": spec["version"],
                                                     "hosts": len(spec["hosts"])},
-                  message="project created at version %s" % spec["version"])
+                  message=f"project created at version {spec['version']}")
     return _after_change(project, actor, None)
 
 
@@ -186,9 +186,9 @@ def update(project_id, body, actor, *, if_match=None):
         raise ValidationError("the body must be a JSON object", {"": "must be a JSON object"})
     if body.get("id") not in (None, project_id):
         raise ValidationError("the id in the body does not match the URL",
-                              {"id": "must be %r (or left out)" % project_id})
+                              {"id": f"must be {project_id!r} (or left out)"})
     if body.get("name") not in (None, project_id):
-        raise ValidationError("a project cannot be renamed", {"name": "must stay %r" % project_id})
+        raise ValidationError("a project cannot be renamed", {"name": f"must stay {project_id!r}"})
     changes = validate_project(dict(body, name=project_id), partial=True, local=config.is_local())
     changes.pop("name", None)
     project = _load(project_id)
@@ -209,7 +209,7 @@ def update(project_id, body, actor, *, if_match=None):
     _save_or_conflict(project)
     events.record(project_id, "project.updated", actor,
                   {"fields": sorted(changes), "version": merged["version"]},
-                  message="updated %s" % ", ".join(sorted(changes)) if changes else "touched")
+                  message=f"updated {', '.join(sorted(changes))}" if changes else "touched")
     return _after_change(project, actor, previous)
 
 
@@ -223,7 +223,7 @@ def _schedule(project, changes, apply_at, actor):
     _save_or_conflict(project)
     events.record(project.id, "project.update_scheduled", actor,
                   {"fields": sorted(changes), "apply_at": format_time(when)},
-                  message="update scheduled for %s" % format_time(when))
+                  message=f"update scheduled for {format_time(when)}")
     return to_dict(project)
 
 
@@ -272,7 +272,7 @@ def _save_or_conflict(project):
 def delete(project_id, actor, *, force=False, if_match=None):
     project = _load(project_id)
     if if_match is not None and if_match != project.rev:
-        raise Conflict("project %r changed since you read it: reload before deleting" % project_id)
+        raise Conflict(f"project {project_id!r} changed since you read it: reload before deleting")
     active = rollout_view.active_state(project_id)
     if active in rollout_view.IN_PROGRESS_STATES and not force:
         raise Conflict("project %r has a rollout in progress (%s): pause or roll it back first, "
@@ -281,7 +281,7 @@ def delete(project_id, actor, *, force=False, if_match=None):
         project.delete()
     except DeleteError as exc:
         if condition_failed(exc):
-            raise Conflict("project %r changed while deleting it: reload and retry" % project_id) from None
+            raise Conflict(f"project {project_id!r} changed while deleting it: reload and retry") from None
         raise
     removed = _delete_host_states(project_id)
     rollout_view.deactivate(project_id, actor)

@@ -59,7 +59,7 @@ class _Errors:
             first = next(iter(self.fields.items()))
             summary = "invalid project: %s %s" % first
             if len(self.fields) > 1:
-                summary += " (and %d more)" % (len(self.fields) - 1)
+                summary += f" (and {len(self.fields) - 1} more)"
             raise ValidationError(summary, self.fields)
 
 
@@ -74,7 +74,7 @@ def host_name_problem(name):
     if not isinstance(name, str):
         return "must be a string"
     if name in RESERVED_HOSTS:
-        return "'%s' is reserved by the API and cannot be a host name" % name
+        return f"'{name}' is reserved by the API and cannot be a host name"
     if name != name.lower():
         return "host names are lowercase"
     if not is_host_name(name):
@@ -119,11 +119,11 @@ def parse_deb_dependency(text):
                              % part.strip()[:60])
         name, op, version = match.groups()
         if not _DEB_NAME_RE.match(name):
-            raise ValueError("bad package name %r (lowercase letters, digits, + - .)" % name[:60])
+            raise ValueError(f"bad package name {name[:60]!r} (lowercase letters, digits, + - .)")
         if op and not _DEB_VERSION_RE.match(version):
-            raise ValueError("bad version %r for %s" % (version[:60], name))
+            raise ValueError(f"bad version {version[:60]!r} for {name}")
         if "(" in part and not op:
-            raise ValueError("bad relation in %r: the operators are << <= = >= >>" % part.strip()[:60])
+            raise ValueError(f"bad relation in {part.strip()[:60]!r}: the operators are << <= = >= >>")
         alternative = {"name": name}
         if op:
             alternative.update(op=op, version=version)
@@ -133,10 +133,10 @@ def parse_deb_dependency(text):
 
 def _check_type(errors, path, value, kind, label):
     if isinstance(value, bool) and kind is not bool:
-        errors.add(path, "must be %s" % label)
+        errors.add(path, f"must be {label}")
         return False
     if not isinstance(value, kind):
-        errors.add(path, "must be %s" % label)
+        errors.add(path, f"must be {label}")
         return False
     return True
 
@@ -148,7 +148,7 @@ def _check_string(errors, path, value, max_len, label="a string"):
         errors.add(path, "must not contain NUL bytes")
         return False
     if len(value) > max_len:
-        errors.add(path, "is too long (at most %d characters)" % max_len)
+        errors.add(path, f"is too long (at most {max_len} characters)")
         return False
     return True
 
@@ -178,7 +178,7 @@ def _validate_url(errors, path, url, schemes, local):
         errors.add(path, "is not a valid URL")
         return None
     if parts.scheme not in schemes:
-        errors.add(path, "scheme must be one of %s" % ", ".join(sorted(schemes)))
+        errors.add(path, f"scheme must be one of {', '.join(sorted(schemes))}")
         return None
     if parts.scheme != "file" and not parts.hostname:
         errors.add(path, "needs a host")
@@ -197,7 +197,7 @@ def _validate_source(errors, source, local):
         return
     for key in source:
         if key not in ("type", "url", "ref", "credentials"):
-            errors.add("source.%s" % key, "unknown field")
+            errors.add(f"source.{key}", "unknown field")
     kind = source.get("type")
     if not isinstance(kind, str) or kind not in SOURCE_SCHEMES:  # a dict/list is unhashable
         errors.add("source.type", "must be one of git, svn, ftp, http, s3")
@@ -232,7 +232,7 @@ def _validate_deb(errors, deps):
         try:
             parse_deb_dependency(dep)
         except ValueError as exc:
-            errors.add("deb_dependencies[%d]" % i, str(exc))
+            errors.add(f"deb_dependencies[{i}]", str(exc))
 
 
 def _validate_depends_on(errors, deps, own_name):
@@ -243,19 +243,19 @@ def _validate_depends_on(errors, deps, own_name):
         return
     seen = set()
     for i, dep in enumerate(deps):
-        path = "depends_on[%d]" % i
+        path = f"depends_on[{i}]"
         if not _check_type(errors, path, dep, dict, "an object {project, version}"):
             continue
         for key in dep:
             if key not in ("project", "version"):
-                errors.add("%s.%s" % (path, key), "unknown field")
+                errors.add(f"{path}.{key}", "unknown field")
         project = dep.get("project")
         if not isinstance(project, str) or not SLUG_RE.match(project):
             errors.add(path + ".project", "must be the name of a project")
         elif project == own_name:
-            errors.add(path + ".project", "dependency cycle: %s -> %s" % (own_name, own_name))
+            errors.add(path + ".project", f"dependency cycle: {own_name} -> {own_name}")
         elif project in seen:
-            errors.add(path + ".project", "duplicate dependency on %s" % project)
+            errors.add(path + ".project", f"duplicate dependency on {project}")
         else:
             seen.add(project)
         spec = dep.get("version", ">=0")
@@ -269,9 +269,9 @@ def _validate_scripts(errors, scripts):
     if not _check_type(errors, "scripts", scripts, dict, "an object of scripts"):
         return
     for key, text in scripts.items():
-        path = "scripts.%s" % key
+        path = f"scripts.{key}"
         if key not in SCRIPT_NAMES:
-            errors.add(path, "unknown script: use %s" % ", ".join(SCRIPT_NAMES))
+            errors.add(path, f"unknown script: use {', '.join(SCRIPT_NAMES)}")
         elif text is not None and _check_string(errors, path, text, MAX_SCRIPT_BYTES):
             if len(text.encode("utf-8")) > MAX_SCRIPT_BYTES:
                 errors.add(path, "is too long (at most 64 KB)")
@@ -288,15 +288,15 @@ def _validate_hosts(errors, hosts):
     if not _check_type(errors, "hosts", hosts, list, "a list of host names"):
         return
     if len(hosts) > MAX_HOSTS:
-        errors.add("hosts", "at most %d hosts per project" % MAX_HOSTS)
+        errors.add("hosts", f"at most {MAX_HOSTS} hosts per project")
         return
     seen = {}
     for i, host in enumerate(hosts):
         problem = host_name_problem(host)
         if problem:
-            errors.add("hosts[%d]" % i, problem)
+            errors.add(f"hosts[{i}]", problem)
         elif host in seen:
-            errors.add("hosts[%d]" % i, "duplicate host %s (also hosts[%d])" % (host, seen[host]))
+            errors.add(f"hosts[{i}]", f"duplicate host {host} (also hosts[{seen[host]}])")
         else:
             seen[host] = i
 
@@ -322,7 +322,7 @@ def _validate_waves(errors, waves, host_count):
     last_count = last_percent = 0
     ok = True
     for i, spec in enumerate(waves):
-        item = "%s[%d]" % (path, i)
+        item = f"{path}[{i}]"
         if isinstance(spec, bool) or not isinstance(spec, (int, str)):
             errors.add(item, "must be a host count (1) or a percentage ('10%')")
             ok = False
@@ -331,7 +331,7 @@ def _validate_waves(errors, waves, host_count):
                 errors.add(item, "a host count must be at least 1")
                 ok = False
             elif spec <= last_count:
-                errors.add(item, "must be greater than the previous count (%d)" % last_count)
+                errors.add(item, f"must be greater than the previous count ({last_count})")
                 ok = False
             last_count = max(last_count, spec)
         else:
@@ -340,17 +340,17 @@ def _validate_waves(errors, waves, host_count):
                 errors.add(item, "a percentage must look like '10%' (1-100)")
                 ok = False
             elif int(match.group(1)) <= last_percent:
-                errors.add(item, "must be greater than the previous percentage (%d%%)" % last_percent)
+                errors.add(item, f"must be greater than the previous percentage ({last_percent}%)")
                 ok = False
             else:
                 last_percent = int(match.group(1))
     if ok and waves[-1] != "100%":
-        errors.add("%s[%d]" % (path, len(waves) - 1), "the last wave must be '100%'")
+        errors.add(f"{path}[{len(waves) - 1}]", "the last wave must be '100%'")
     if ok and host_count:
         sizes = [wave_size(spec, host_count) for spec in waves]
         for i in range(1, len(sizes)):
             if sizes[i] < sizes[i - 1]:
-                errors.add("%s[%d]" % (path, i), "reaches fewer hosts (%d) than the wave before it "
+                errors.add(f"{path}[{i}]", "reaches fewer hosts (%d) than the wave before it "
                                                   "(%d)" % (sizes[i], sizes[i - 1]))
 
 
@@ -358,7 +358,7 @@ def _check_int(errors, path, value, low, high):
     if isinstance(value, bool) or not isinstance(value, int):
         errors.add(path, "must be a whole number")
     elif not low <= value <= high:
-        errors.add(path, "must be between %d and %d" % (low, high))
+        errors.add(path, f"must be between {low} and {high}")
 
 
 def _validate_rollout(errors, rollout, hosts):
@@ -366,7 +366,7 @@ def _validate_rollout(errors, rollout, hosts):
         return
     for key in rollout:
         if key not in ROLLOUT_DEFAULTS:
-            errors.add("rollout.%s" % key, "unknown field")
+            errors.add(f"rollout.{key}", "unknown field")
     host_list = hosts if isinstance(hosts, list) else []
     if "waves" in rollout:
         _validate_waves(errors, rollout["waves"], len(host_list))
@@ -374,7 +374,7 @@ def _validate_rollout(errors, rollout, hosts):
               "max_parallel": (0, 100000), "health_timeout": (0, 3600), "keep_releases": (2, 50)}
     for key, (low, high) in limits.items():
         if key in rollout:
-            _check_int(errors, "rollout.%s" % key, rollout[key], low, high)
+            _check_int(errors, f"rollout.{key}", rollout[key], low, high)
     if "max_failures" in rollout:
         value = rollout["max_failures"]
         if isinstance(value, str):
@@ -385,14 +385,14 @@ def _validate_rollout(errors, rollout, hosts):
             _check_int(errors, "rollout.max_failures", value, 0, MAX_HOSTS)
     for key in ("auto_promote", "auto_rollback"):
         if key in rollout and not isinstance(rollout[key], bool):
-            errors.add("rollout.%s" % key, "must be true or false")
+            errors.add(f"rollout.{key}", "must be true or false")
     if "rollback_mode" in rollout and rollout["rollback_mode"] not in ("all", "waves"):
         errors.add("rollout.rollback_mode", "must be 'all' (every host at once) or 'waves'")
     canaries = rollout.get("canary_hosts", [])
     if _check_type(errors, "rollout.canary_hosts", canaries, list, "a list of host names"):
         for i, host in enumerate(canaries):
             if host not in host_list:
-                errors.add("rollout.canary_hosts[%d]" % i, "is not one of the project's hosts")
+                errors.add(f"rollout.canary_hosts[{i}]", "is not one of the project's hosts")
         if len(set(map(str, canaries))) != len(canaries):
             errors.add("rollout.canary_hosts", "lists a host twice")
 
@@ -404,7 +404,7 @@ def _validate_webhook(errors, path, hook, local):
         return
     for key in hook:
         if key not in ("url", "secret", "timeout_seconds", "deadline_seconds"):
-            errors.add("%s.%s" % (path, key), "unknown field")
+            errors.add(f"{path}.{key}", "unknown field")
     schemes = {"https", "http"} if local else {"https"}
     _validate_url(errors, path + ".url", hook.get("url"), schemes, local)
     if "secret" in hook:
@@ -415,7 +415,7 @@ def _validate_webhook(errors, path, hook, local):
                                      "for the stage")
     for key, high in (("timeout_seconds", 60), ("deadline_seconds", 7 * 86400)):
         if key in hook:
-            _check_int(errors, "%s.%s" % (path, key), hook[key], 1, high)
+            _check_int(errors, f"{path}.{key}", hook[key], 1, high)
 
 
 def _validate_notify(errors, notify, local):
@@ -423,7 +423,7 @@ def _validate_notify(errors, notify, local):
         return
     for key in notify:
         if key not in ("sns_topic_arn", "webhooks"):
-            errors.add("notify.%s" % key, "unknown field")
+            errors.add(f"notify.{key}", "unknown field")
     arn = notify.get("sns_topic_arn")
     if arn is not None and (not isinstance(arn, str) or not _SNS_ARN_RE.match(arn)):
         errors.add("notify.sns_topic_arn", "must be an SNS topic ARN (arn:aws:sns:region:account:name)")
@@ -432,7 +432,7 @@ def _validate_notify(errors, notify, local):
         if len(hooks) > 10:
             errors.add("notify.webhooks", "at most 10 webhooks")
         for i, hook in enumerate(hooks[:10]):
-            _validate_webhook(errors, "notify.webhooks[%d]" % i, hook, local)
+            _validate_webhook(errors, f"notify.webhooks[{i}]", hook, local)
 
 
 def _validate_gates(errors, gates, local):
@@ -440,9 +440,9 @@ def _validate_gates(errors, gates, local):
         return
     for key, hook in gates.items():
         if key not in ("before_wave", "after"):
-            errors.add("gates.%s" % key, "unknown gate: use before_wave or after")
+            errors.add(f"gates.{key}", "unknown gate: use before_wave or after")
         else:
-            _validate_webhook(errors, "gates.%s" % key, hook, local)
+            _validate_webhook(errors, f"gates.{key}", hook, local)
 
 
 def _normalise_hooks(clean):

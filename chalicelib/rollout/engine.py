@@ -52,7 +52,7 @@ def order_hosts(project_id, hosts, canary_hosts=()):
 
 
 def _hash_key(project_id, host):
-    return hashlib.sha256(("%s/%s" % (project_id, host)).encode()).hexdigest()
+    return hashlib.sha256(f"{project_id}/{host}".encode()).hexdigest()
 
 
 def plan_waves(project_id, hosts, canary_hosts, wave_specs):
@@ -145,7 +145,7 @@ def _forget(item):
 
 def _released_items(rollout):
     """Host items of the waves released so far (one Query on ``project-index``)."""
-    upper = "%03d" % (int(rollout.wave) + 1)
+    upper = f"{int(int(rollout.wave) + 1):03}"
     return [item for item in HostState.project_index.query(rollout.project, HostState.wave_key < upper)
             if item.rollout_id == rollout.rollout_id]
 
@@ -161,7 +161,7 @@ def latest(project_id):
 def _load_latest(project_id):
     for rollout in Rollout.query(project_id, scan_index_forward=False, limit=1, consistent_read=True):
         return rollout
-    raise NotFound("project %r has no rollout" % project_id)
+    raise NotFound(f"project {project_id!r} has no rollout")
 
 
 def previous_good_version(project_id):
@@ -267,12 +267,12 @@ def _supersede(project_id, new_version, actor, now):
     with _locked(project_id) as rollout:
         if rollout.state not in rollout_view.ACTIVE_STATES:
             return
-        _finish(rollout, "superseded", now, "superseded by version %s" % new_version)
+        _finish(rollout, "superseded", now, f"superseded by version {new_version}")
         for item in _all_items(project_id):
             if item.rollout_id == rollout.rollout_id and item.status in ("waiting", "pending",
                                                                           "rollback_pending"):
                 _move(item, "idle", now, deploy_id=None, released_at=None,
-                      reason="superseded by version %s" % new_version)
+                      reason=f"superseded by version {new_version}")
         _event(rollout, "rollout.superseded", actor, "rollout of %s superseded by %s"
                % (rollout.version, new_version), by_version=new_version)
 
@@ -308,10 +308,10 @@ def _resize(rollout, project, added, removed, actor):
     changes = {"waves": waves}
     if added and rollout.state == "succeeded":
         changes.update(state="running", active_pk="active", finished_at=None,
-                       wave_done_at=None, reason="%d hosts added" % len(added))
+                       wave_done_at=None, reason=f"{len(added)} hosts added")
     _set(rollout, **changes)
     if added:
-        _event(rollout, "rollout.hosts_added", actor, "%d hosts join wave %d" % (len(added), last),
+        _event(rollout, "rollout.hosts_added", actor, f"{len(added)} hosts join wave {last}",
                hosts=added[:50])
 
 
@@ -380,7 +380,7 @@ def _start(rollout, now, actor):
     for index, hosts in enumerate(plan):
         for host in hosts:
             if not _plan_item(rollout, host, index, now, cutoff):
-                _wait(rollout, "waiting for %s to finish its previous deploy" % host, actor)
+                _wait(rollout, f"waiting for {host} to finish its previous deploy", actor)
                 return "waiting_release"
     for item in items:
         if item.host not in planned:
@@ -391,7 +391,7 @@ def _start(rollout, now, actor):
            % (rollout.version, len(planned), len(plan)), waves=[len(w) for w in plan])
     if not plan:
         _finish(rollout, "succeeded", now, "no hosts")
-        _event(rollout, "rollout.succeeded", actor, "rollout of %s succeeded (no hosts)" % rollout.version)
+        _event(rollout, "rollout.succeeded", actor, f"rollout of {rollout.version} succeeded (no hosts)")
         return "succeeded"
     _event(rollout, "rollout.wave_started", actor, "wave 0 of %s started (%d hosts)"
            % (rollout.version, len(plan[0])), wave=0, hosts=len(plan[0]))
@@ -425,8 +425,8 @@ def _start_blocker(rollout, spec, items, now):
     release = releases.get(rollout.project, rollout.version)
     if release is None or release.state != releases.READY:
         state = release.state if release else "missing"
-        detail = ": %s" % release.error if release is not None and release.error else ""
-        return "waiting for release %s (%s%s)" % (rollout.version, state, detail)
+        detail = f": {release.error}" if release is not None and release.error else ""
+        return f"waiting for release {rollout.version} ({state}{detail})"
     for dep in _settings(rollout).get("depends_on", []):
         reason = _remote_dependency_blocker(dep, spec.get("hosts", []))
         if reason:
@@ -447,7 +447,7 @@ def _remote_dependency_blocker(dep, hosts):
     try:
         dep_hosts = set(Project.get(name).spec.get("hosts", []))
     except DoesNotExist:
-        return "blocked: waiting for %s %s (no such project)" % (name, spec)
+        return f"blocked: waiting for {name} {spec} (no such project)"
     if all(host in dep_hosts for host in hosts):
         return None
     good = previous_good_version(name)
@@ -472,7 +472,7 @@ def _expire_leases(rollout, items, now, actor):
     silent_since = now - _silent_after()
     for item in items:
         if item.status == "in_progress" and item.leased_at is not None and item.leased_at < cutoff:
-            reason = "no report within deploy_timeout (%ds) of the lease" % _timeout(rollout).seconds
+            reason = f"no report within deploy_timeout ({int(_timeout(rollout).seconds)}s) of the lease"
         elif (item.status in ("pending", "rollback_pending") and item.released_at is not None
               and item.released_at < cutoff and (item.last_seen is None or item.last_seen < silent_since)):
             reason = "host silent: did not pick up the deploy within deploy_timeout"
@@ -483,7 +483,7 @@ def _expire_leases(rollout, items, now, actor):
             events.record(rollout.project, "host.lost", actor, {
                 "rollout_id": rollout.rollout_id, "deploy_id": deploy_id,
                 "version": item.target_version, "kind": item.deploy_kind}, host=item.host,
-                message="%s lost: %s" % (item.host, reason))
+                message=f"{item.host} lost: {reason}")
 
 
 def _drive_waves(rollout, items, now, actor):
@@ -500,19 +500,19 @@ def _drive_waves(rollout, items, now, actor):
     if rollout.wave_done_at is None:
         _set(rollout, wave_done_at=now)
         counts = rollout_view.wave_counts([i for i in items if int(i.wave) == wave]).get(wave, {})
-        _event(rollout, "rollout.wave_done", actor, "wave %d of %s done" % (wave, rollout.version),
+        _event(rollout, "rollout.wave_done", actor, f"wave {int(wave)} of {rollout.version} done",
                wave=wave, counts=counts)
     if wave >= len(rollout.waves) - 1:
-        _finish(rollout, "succeeded", now, "%d of %d hosts failed" % (len(failed), total) if failed else None)
-        _event(rollout, "rollout.succeeded", actor, "rollout of %s succeeded" % rollout.version,
+        _finish(rollout, "succeeded", now, f"{len(failed)} of {total} hosts failed" if failed else None)
+        _event(rollout, "rollout.succeeded", actor, f"rollout of {rollout.version} succeeded",
                failed=len(failed), hosts=total)
         return "succeeded"
     if not _settings(rollout).get("auto_promote", True):
-        _wait(rollout, "wave %d done: waiting for a promote" % wave, actor)
+        _wait(rollout, f"wave {int(wave)} done: waiting for a promote", actor)
         return "running"
     bake_until = rollout.wave_done_at + datetime.timedelta(seconds=int(_settings(rollout).get("bake_seconds", 0)))
     if now < bake_until:
-        _wait(rollout, "wave %d done: baking until %s" % (wave, format_time(bake_until)), actor)
+        _wait(rollout, f"wave {int(wave)} done: baking until {format_time(bake_until)}", actor)
         return "running"
     verdict = gates.check_before_wave(rollout.project, None, rollout, wave + 1, now)
     if not verdict.ok:
@@ -560,7 +560,7 @@ def _halt(rollout, items, now, actor, reason):
     if _settings(rollout).get("auto_rollback", True) and target:
         _event(rollout, "rollout.halted", actor, "rollout of %s halted: %s; rolling back to %s"
                % (rollout.version, reason, target), reason=reason, rollback_to=target)
-        _begin_rollback(rollout, items, target, now, actor, "auto_rollback: %s" % reason)
+        _begin_rollback(rollout, items, target, now, actor, f"auto_rollback: {reason}")
         return "rolling_back"
     why = reason if target or not _settings(rollout).get("auto_rollback", True) else \
         reason + "; no previous good version to roll back to"
@@ -568,7 +568,7 @@ def _halt(rollout, items, now, actor, reason):
     for item in items:
         if item.status == "pending":
             _move(item, "waiting", now, deploy_id=None, released_at=None)
-    _event(rollout, "rollout.halted", actor, "rollout of %s halted: %s" % (rollout.version, why),
+    _event(rollout, "rollout.halted", actor, f"rollout of {rollout.version} halted: {why}",
            reason=why)
     return "halted"
 
@@ -610,7 +610,7 @@ def _mark_rollbacks(rollout, items, now):
             _move(item, "rollback_pending", now, deploy_id=_deploy_id(), deploy_kind="rollback",
                   target_version=rollout.rollback_to, attempt=int(item.attempt or 0) + 1,
                   released_at=now, leased_at=None, depends_on=[],
-                  reason="rollback of %s to %s" % (rollout.version, rollout.rollback_to))
+                  reason=f"rollback of {rollout.version} to {rollout.rollback_to}")
 
 
 def _drive_rollback(rollout, items, now, actor):
@@ -629,7 +629,7 @@ def _drive_rollback(rollout, items, now, actor):
     broken = [i.host for i in items if i.deploy_kind == "rollback" and i.status in FAILED]
     reason = rollout.reason
     if broken:
-        reason = "%s; %d hosts failed to roll back (%s)" % (reason, len(broken), ", ".join(broken[:5]))
+        reason = f"{reason}; {len(broken)} hosts failed to roll back ({', '.join(broken[:5])})"
     _finish(rollout, "rolled_back", now, reason)
     _retarget_unreleased(rollout, now)
     _event(rollout, "rollout.rolled_back", actor, "rollout of %s rolled back to %s (%d hosts)"
@@ -654,18 +654,18 @@ def promote(project_id, actor, full=False):
                    % rollout.version, full=full)
             _start(rollout, now, actor)
             if full and rollout.state == "running" and len(rollout.waves) > 1:
-                _open_waves(rollout, len(rollout.waves) - 1, now, actor, "promote by %s" % actor)
+                _open_waves(rollout, len(rollout.waves) - 1, now, actor, f"promote by {actor}")
             return _summary(project_id)
         if rollout.state != "running":
             raise Conflict("cannot promote a rollout that is %s%s" % (
                 rollout.state, ": resume it first" if rollout.state in ("paused", "halted") else ""))
         last = len(rollout.waves) - 1
         if int(rollout.wave) >= last:
-            raise Conflict("the rollout of %s is already at its last wave" % rollout.version)
+            raise Conflict(f"the rollout of {rollout.version} is already at its last wave")
         upto = last if full else int(rollout.wave) + 1
         _event(rollout, "rollout.promoted", actor, "rollout of %s promoted to wave %d"
                % (rollout.version, upto), wave=upto, full=full)
-        _open_waves(rollout, upto, now, actor, "promote by %s" % actor)
+        _open_waves(rollout, upto, now, actor, f"promote by {actor}")
     return _summary(project_id)
 
 
@@ -675,12 +675,12 @@ def pause(project_id, actor):
     now = utcnow()
     with _locked(project_id) as rollout:
         if rollout.state not in ("running", "scheduled", "waiting_release"):
-            raise Conflict("cannot pause a rollout that is %s" % rollout.state)
-        _set(rollout, state="paused", resume_state=rollout.state, reason="paused by %s" % actor)
+            raise Conflict(f"cannot pause a rollout that is {rollout.state}")
+        _set(rollout, state="paused", resume_state=rollout.state, reason=f"paused by {actor}")
         for item in _released_items(rollout):
             if item.status == "pending" and item.deploy_kind == "deploy":
                 _move(item, "waiting", now, deploy_id=None, released_at=None)
-        _event(rollout, "rollout.paused", actor, "rollout of %s paused" % rollout.version)
+        _event(rollout, "rollout.paused", actor, f"rollout of {rollout.version} paused")
     return _summary(project_id)
 
 
@@ -689,7 +689,7 @@ def resume(project_id, actor):
     now = utcnow()
     with _locked(project_id) as rollout:
         if rollout.state not in ("paused", "halted"):
-            raise Conflict("cannot resume a rollout that is %s" % rollout.state)
+            raise Conflict(f"cannot resume a rollout that is {rollout.state}")
         retried = []
         if rollout.state == "halted":
             for item in _released_items(rollout):
@@ -712,17 +712,17 @@ def rollback(project_id, actor, to=None):
     """Send every host on the rollout's version back to the previous good version (or ``to``)."""
     now = utcnow()
     if to is not None and not versions.is_valid(to):  # "" or junk is no DynamoDB key: 400, not 500
-        raise ValidationError("cannot roll back to %r: not a version" % to[:60],
+        raise ValidationError(f"cannot roll back to {to[:60]!r}: not a version",
                               {"to": "must be a version such as 1.4.2"})
     if to is not None:
         release = releases.get(project_id, to)
         if release is None or release.state != releases.READY:
-            raise ValidationError("cannot roll back to %s: it has no ready release" % to,
-                                  {"to": "no ready release of %s" % to})
+            raise ValidationError(f"cannot roll back to {to}: it has no ready release",
+                                  {"to": f"no ready release of {to}"})
     with _locked(project_id) as rollout:
         target = to or rollout.previous_version
         if rollout.state in ("rolling_back", "rolled_back", "superseded", "cancelled"):
-            raise Conflict("cannot roll back a rollout that is %s" % rollout.state)
+            raise Conflict(f"cannot roll back a rollout that is {rollout.state}")
         if target is None:
             raise Conflict("the rollout of %s has no previous good version: pass ?to=<version>"
                            % rollout.version)
@@ -730,12 +730,12 @@ def rollback(project_id, actor, to=None):
             raise ValidationError("cannot roll back to the version being rolled out",
                                   {"to": "is the rollout's own version"})
         if rollout.state in ("scheduled", "waiting_release"):
-            _finish(rollout, "cancelled", now, "cancelled by a rollback from %s" % actor)
+            _finish(rollout, "cancelled", now, f"cancelled by a rollback from {actor}")
             _event(rollout, "rollout.cancelled", actor, "rollout of %s cancelled before it started"
                    % rollout.version)
             return _summary(project_id)
         _event(rollout, "rollout.rollback_requested", actor, "rollback of %s to %s requested"
                % (rollout.version, target), rollback_to=target)
         _begin_rollback(rollout, _released_items(rollout), target, now, actor,
-                        "rollback to %s requested by %s" % (target, actor))
+                        f"rollback to {target} requested by {actor}")
     return _summary(project_id)

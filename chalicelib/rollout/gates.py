@@ -85,7 +85,7 @@ def _event(rollout, kind, message, **detail):
 def _ask(hook, rollout, wave, attempt_since):
     """POST the question; ``(approved, answer)`` where answer is "HTTP 403" or the error."""
     waves = rollout.waves or []
-    body = {"text": "[%s] may wave %d of %s start?" % (rollout.project, wave, rollout.version),
+    body = {"text": f"[{rollout.project}] may wave {int(wave)} of {rollout.version} start?",
             "kind": "gate.before_wave", "project": rollout.project, "version": rollout.version,
             "previous_version": rollout.previous_version, "rollout_id": rollout.rollout_id,
             "wave": wave, "hosts": waves[wave] if wave < len(waves) else None, "waves": waves,
@@ -94,7 +94,7 @@ def _ask(hook, rollout, wave, attempt_since):
         status = notify.post_signed(hook, body)
     except notify.DeliveryError as exc:
         return False, exc.message
-    return 200 <= status < 300, "HTTP %d" % status
+    return 200 <= status < 300, f"HTTP {int(status)}"
 
 
 def check_before_wave(project_id, spec, rollout, wave, now=None):
@@ -116,7 +116,7 @@ def check_before_wave(project_id, spec, rollout, wave, now=None):
             rollout.update(actions=[Rollout.gate.remove()])
         _event(rollout, "gate.approved", "wave %d of %s approved by %s (%s)"
                % (wave, rollout.version, where, answer), wave=wave, answer=answer)
-        return Verdict(True, "approved by %s (%s)" % (where, answer))
+        return Verdict(True, f"approved by {where} ({answer})")
     deadline = since + datetime.timedelta(seconds=int(hook.get("deadline_seconds") or DEFAULT_DEADLINE))
     if now >= deadline:
         reason = "approval gate %s did not approve wave %d by %s (last answer: %s)" % (
@@ -126,10 +126,10 @@ def check_before_wave(project_id, spec, rollout, wave, now=None):
         _event(rollout, "gate.expired", reason, wave=wave, answer=answer)
         return Verdict(False, reason, pause=True)
     if state is None:
-        reason = "waiting for approval gate %s before wave %d (until %s)" % (where, wave, format_time(deadline))
+        reason = f"waiting for approval gate {where} before wave {int(wave)} (until {format_time(deadline)})"
         rollout.update(actions=[Rollout.gate.set({"wave": wave, "since": format_time(now), "reason": reason}),
                                 Rollout.reason.set(reason)])
-        _event(rollout, "gate.waiting", "%s (answer: %s)" % (reason, answer), wave=wave, answer=answer)
+        _event(rollout, "gate.waiting", f"{reason} (answer: {answer})", wave=wave, answer=answer)
         return Verdict(False, reason)
     return Verdict(False, state["reason"])
 
@@ -144,7 +144,7 @@ def hold(rollout, verdict, actor=ACTOR):
     if verdict.pause:
         rollout.update(actions=[Rollout.state.set("paused"), Rollout.resume_state.set(rollout.state),
                                 Rollout.reason.set(verdict.reason)])
-        _event(rollout, "rollout.paused", "rollout of %s paused: %s" % (rollout.version, verdict.reason),
+        _event(rollout, "rollout.paused", f"rollout of {rollout.version} paused: {verdict.reason}",
                reason=verdict.reason, by=actor)
     return rollout.state
 
@@ -167,5 +167,5 @@ def after_rollout(project_id, spec, event):
             "id": event["id"], "event": event, "summary": summary}
     status = notify.post_signed(hook, body, event_id=event["id"])
     if not 200 <= status < 300:
-        raise notify.DeliveryError("after gate %s answered HTTP %d" % (notify.describe_url(hook["url"]), status))
+        raise notify.DeliveryError(f"after gate {notify.describe_url(hook['url'])} answered HTTP {int(status)}")
     return status

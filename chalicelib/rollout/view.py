@@ -40,7 +40,7 @@ def deactivate(project_id, actor):
         return
     try:
         rollout.update(actions=[Rollout.state.set("cancelled"), Rollout.active_pk.remove(),
-                                Rollout.reason.set("project deleted by %s" % actor),
+                                Rollout.reason.set(f"project deleted by {actor}"),
                                 Rollout.finished_at.set(utcnow())])
     except UpdateError:
         pass  # the tick moved it meanwhile; a deleted project's rollout ends on its next look
