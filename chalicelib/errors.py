@@ -40,7 +40,3 @@ class Forbidden(FabuError):
 
 class TooLarge(FabuError):
     status = 413
-
-
-class PreconditionRequired(FabuError):
-    status = 428

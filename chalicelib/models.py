@@ -19,24 +19,57 @@ Access patterns (no request path or scheduled job scans a table):
 * ``Report``  per-phase host reports, GetItem/Query by ``deploy_id``; idempotent per
   (``deploy_id``, ``phase``) through ``attribute_not_exists``; TTL ``expires_at``.
 """
-import datetime
-
 from pynamodb.attributes import (BooleanAttribute, JSONAttribute, NumberAttribute,
                                  TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute,
                                  VersionAttribute)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.models import Model
 
 from chalicelib import config
+from chalicelib.times import utcnow
 
 
-def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def condition_failed(exc):
+def condition_failed(exc: Exception) -> bool:
     """True when a PynamoDB write error is a failed condition (a lost race, not a fault)."""
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def update_if(item: Model, actions: list, condition=None, **kwargs) -> bool:
+    """``item.update(actions, condition)``; False when the condition (or ``item``'s version) failed.
+
+    Only a failed condition is a normal outcome (someone else moved the item first); every
+    other error, throttling and timeouts included, propagates.
+    """
+    try:
+        item.update(actions=actions, condition=condition, **kwargs)
+        return True
+    except UpdateError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+
+
+def save_if(item: Model, condition=None) -> bool:
+    """``item.save(condition)``; False when the condition failed, any other error propagates."""
+    try:
+        item.save(condition)
+        return True
+    except PutError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+
+
+def delete_if(item: Model, condition=None) -> bool:
+    """``item.delete(condition)``; False when the condition failed, any other error propagates."""
+    try:
+        item.delete(condition)
+        return True
+    except DeleteError as exc:
+        if condition_failed(exc):
+            return False
+        raise
 
 
 def _meta(suffix):
