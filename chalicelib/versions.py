@@ -1,97 +1,107 @@
-"""Version strings: Debian-style ordering and ``depends_on`` requirement specs.
+"""Version strings and Debian relations, compared and parsed the way dpkg does (python-debian).
 
-fabu compares versions the way ``dpkg --compare-versions`` does (epoch, upstream, revision; ``~``
-sorts before anything), so ``1.10 > 1.9``, ``2.0~rc1 < 2.0`` and hosts and server agree.
-A requirement spec is one or more comma-separated clauses: ``>=2.0``, ``<3``, ``==1.4.2``,
-``!=1.5``, or a bare version meaning ``==``.
+fabu orders project versions like ``dpkg --compare-versions`` (epoch, upstream, revision; ``~``
+sorts before anything, so ``1.10 > 1.9`` and ``2.0~rc1 < 2.0``), so the platform and the hosts
+agree. A ``depends_on`` requirement is one or more comma-separated clauses: ``>=2.0``, ``<3``,
+``==1.4.2``, ``!=1.5``, or a bare version meaning ``==``. ``deb_dependencies`` entries are
+Debian relations (``nginx (>= 1.18) | apache2``), parsed by ``debian.deb822.PkgRelation``.
+
+``python-debian`` is imported on first use: the poll path compares versions only when a host
+runs two dependent projects, and must not pay for the import otherwise.
 """
+import functools
+import logging
 import re
 
-VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~:-]{0,127}$")
-_CLAUSE_RE = re.compile(r"^\s*(>=|<=|==|!=|>|<|=)?\s*([A-Za-z0-9][A-Za-z0-9._+~:-]{0,127})\s*$")
+#: What a version may look like: Debian's version syntax, starting with a letter or digit.
+VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~:-]{0,127}")
+_CLAUSE_RE = re.compile(r"\s*(>=|<=|==|!=|>|<|=)?\s*([A-Za-z0-9][A-Za-z0-9.+~:-]{0,127})\s*")
 _OPS = {
     ">=": lambda c: c >= 0, "<=": lambda c: c <= 0, ">": lambda c: c > 0, "<": lambda c: c < 0,
     "==": lambda c: c == 0, "=": lambda c: c == 0, "!=": lambda c: c != 0,
 }
+#: Debian's relation operators, and the word ``dpkg --compare-versions`` takes for each.
+#: Policy 7.1: "<" and ">" are deprecated spellings of "<=" and ">=".
+DPKG_OPS = {"<<": "lt", "<=": "le", "<": "le", "=": "eq", ">=": "ge", ">>": "gt", ">": "ge"}
+_RELATION_OPS = ("<<", "<=", "=", ">=", ">>")
+_DEB_NAME_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 
 
-def _order(ch):
-    if ch == "~":
-        return -1
-    if ch.isalpha():
-        return ord(ch)
-    return ord(ch) + 256
+@functools.cache
+def _debian_support():
+    from debian import debian_support
+    return debian_support
 
 
-def _compare_part(a, b):
-    """dpkg's verrevcmp: alternate non-digit and digit runs."""
-    i = j = 0
-    while i < len(a) or j < len(b):
-        first_diff = 0
-        while (i < len(a) and not a[i].isdigit()) or (j < len(b) and not b[j].isdigit()):
-            ac = _order(a[i]) if i < len(a) and not a[i].isdigit() else 0
-            bc = _order(b[j]) if j < len(b) and not b[j].isdigit() else 0
-            if ac != bc:
-                return ac - bc
-            i += 1
-            j += 1
-        while i < len(a) and a[i] == "0":
-            i += 1
-        while j < len(b) and b[j] == "0":
-            j += 1
-        while i < len(a) and a[i].isdigit() and j < len(b) and b[j].isdigit():
-            if not first_diff:
-                first_diff = ord(a[i]) - ord(b[j])
-            i += 1
-            j += 1
-        if i < len(a) and a[i].isdigit():
-            return 1
-        if j < len(b) and b[j].isdigit():
-            return -1
-        if first_diff:
-            return first_diff
-    return 0
+def compare(a: str, b: str) -> int:
+    """Negative, zero or positive as ``a`` sorts before, equal to or after ``b`` (dpkg's order)."""
+    return _debian_support().version_compare(a, b)
 
 
-def _split(version):
-    epoch, _, rest = version.rpartition(":") if ":" in version else ("0", "", version)
-    upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "0")
+def is_valid(version) -> bool:
+    """True for a string that is a Debian version of at most 128 characters."""
+    if not isinstance(version, str) or not VERSION_RE.fullmatch(version):
+        return False
     try:
-        epoch_n = int(epoch or 0)
+        _debian_support().Version(version)
     except ValueError:
-        epoch_n = 0
-    return epoch_n, upstream, revision
+        return False
+    return True
 
 
-def compare(a, b):
-    """Negative, zero or positive as ``a`` sorts before, equal to or after ``b``."""
-    ea, ua, ra = _split(a)
-    eb, ub, rb = _split(b)
-    if ea != eb:
-        return ea - eb
-    return _compare_part(ua, ub) or _compare_part(ra, rb)
-
-
-def is_valid(version):
-    return isinstance(version, str) and bool(VERSION_RE.match(version))
-
-
-def parse_spec(spec):
+def parse_spec(spec) -> list[tuple[str, str]]:
     """``">=2.0,<3"`` → ``[(">=", "2.0"), ("<", "3")]``; ``ValueError`` naming the bad clause."""
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError("must be a version requirement such as '>=2.0'")
     clauses = []
     for raw in spec.split(","):
-        match = _CLAUSE_RE.match(raw)
-        if not match:
-            raise ValueError("bad clause %r: use an operator (>=, <=, ==, !=, >, <) and a version"
-                             % raw.strip()[:40])
+        match = _CLAUSE_RE.fullmatch(raw)
+        if not match or not is_valid(match.group(2)):
+            raise ValueError(f"bad clause {raw.strip()[:40]!r}: use an operator "
+                             "(>=, <=, ==, !=, >, <) and a version")
         clauses.append((match.group(1) or "==", match.group(2)))
     return clauses
 
 
-def satisfies(version, spec):
+def satisfies(version: str | None, spec: str) -> bool:
     """True when ``version`` meets every clause of ``spec``."""
     if not version:
         return False
     return all(_OPS[op](compare(version, want)) for op, want in parse_spec(spec))
+
+
+def parse_deb_relation(text) -> list[dict]:
+    """One ``deb_dependencies`` entry as its alternatives: ``[{"name", "op"?, "version"?}, ...]``.
+
+    ``"a (>= 1) | b"`` → ``[{"name": "a", "op": ">=", "version": "1"}, {"name": "b"}]``;
+    ``ValueError`` saying what is wrong. ``name:arch`` is kept (``dpkg-query`` takes it);
+    architecture lists and build profiles are refused: the host checks installed packages, it
+    does not build.
+    """
+    if not isinstance(text, str) or not text.strip() or len(text) > 500 or "," in text:
+        raise ValueError("must be one Debian dependency such as 'nginx (>= 1.18)' or 'a | b'")
+    from debian.deb822 import PkgRelation
+    logging.getLogger("debian.deb822").setLevel(logging.ERROR)  # we say what is wrong ourselves
+    alternatives = []
+    for parsed, raw in zip(PkgRelation.parse_relations(text)[0], text.split("|")):
+        name = parsed["name"]
+        if parsed.get("arch") or parsed.get("restrictions"):
+            raise ValueError(f"{raw.strip()[:60]!r}: architecture lists and build profiles are "
+                             "not supported")
+        if not _DEB_NAME_RE.fullmatch(name):
+            raise ValueError(f"cannot parse {raw.strip()[:60]!r}: use 'name', 'name (op version)' "
+                             "or 'a | b' (package names: lowercase letters, digits, + - .)")
+        alternative = {"name": f"{name}:{parsed['archqual']}" if parsed.get("archqual") else name}
+        if parsed.get("version"):
+            op, version = parsed["version"]
+            if op not in _RELATION_OPS:
+                raise ValueError(f"bad relation in {raw.strip()[:60]!r}: the operators are "
+                                 "<< <= = >= >>")
+            if not is_valid(version):
+                raise ValueError(f"bad version {version[:60]!r} for {name}")
+            alternative.update(op=op, version=version)
+        elif "(" in raw:
+            raise ValueError(f"bad relation in {raw.strip()[:60]!r}: the operators are "
+                             "<< <= = >= >>")
+        alternatives.append(alternative)
+    return alternatives
