@@ -1,7 +1,7 @@
 """Bench: one rollout tick over 10,000 hosts in active rollouts, against a raw Query.
 
 Seeds 4 projects x 2,500 hosts whose rollouts are running at their last wave (every host
-released: some pending, some in progress, most succeeded), then runs ``rollouts.tick`` while
+released: some pending, some in progress, most succeeded), then runs ``rollout.tick.run`` while
 counting every DynamoDB call through botocore's ``before-call`` event, and times a raw boto3
 Query of the same items (the same ``project-index`` key conditions) in the same run.
 
@@ -103,7 +103,7 @@ def main():
         from infra import stack
         _patient_clients()
         from chalicelib import config
-        from chalicelib.rollout import engine as rollouts
+        from chalicelib.rollout import tick
         stack.create_stack("fabubench", "local")
         now = datetime.datetime.now(datetime.timezone.utc)
         _seed(now)
@@ -112,7 +112,7 @@ def main():
         for _ in range(RUNS):
             calls.clear()
             started = time.perf_counter()
-            outcome = rollouts.tick(now=now + datetime.timedelta(seconds=30))
+            outcome = tick.run(now=now + datetime.timedelta(seconds=30))
             ticks.append(time.perf_counter() - started)
             tick_calls = dict(calls)
             started = time.perf_counter()

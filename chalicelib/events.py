@@ -2,17 +2,16 @@
 
 ``record`` writes one ``Event`` and returns it as plain data. Event kinds are dotted names
 (``project.created``, ``rollout.wave_started``, ``host.failed``); ``detail`` is a small JSON
-object. Retention is DynamoDB TTL (``FABU_EVENT_TTL_DAYS``, default 90). A hook list lets the
-notification layer forward events without the writers knowing about it.
+object. Retention is DynamoDB TTL (``FABU_EVENT_TTL_DAYS``, default 90). Every stored event is
+handed to ``notify.queue.enqueue``, which queues the ones worth telling people about.
 """
 import datetime
 import secrets
 
 from chalicelib import config, pagination
-from chalicelib.models import Event, utcnow
-
-#: Callables ``hook(event_dict)`` run after each event is stored (e.g. enqueue a notification).
-HOOKS = []
+from chalicelib.models import Event
+from chalicelib.notify import queue
+from chalicelib.times import utcnow
 
 
 def _sort_key(moment):
@@ -26,15 +25,14 @@ def to_dict(event):
 
 
 def record(project, kind, actor=None, detail=None, *, host=None, message=None, at=None):
-    """Store one event of ``project`` and hand it to the hooks; return it as a dict."""
+    """Store one event of ``project`` and queue it for notification; return it as a dict."""
     moment = at or utcnow()
     event = Event(project, _sort_key(moment), day=moment.strftime("%Y-%m-%d"), kind=kind,
                   actor=actor, host=host, message=message, detail=detail or {}, at=moment,
                   expires_at=moment + datetime.timedelta(days=config.event_ttl_days()))
     event.save(Event.sk.does_not_exist())
     data = to_dict(event)
-    for hook in HOOKS:
-        hook(data)
+    queue.enqueue(data)
     return data
 
 

@@ -30,10 +30,6 @@ PRESIGN_SECONDS = 900
 REPORT_TTL_DAYS = 90
 _MESSAGE_RE = re.compile(r"^::fabu::(info|warn|error)\s+(.{1,1000})$", re.MULTILINE)
 
-#: Hooks ``hook(item)`` called after a report changed a host's item (the rollout engine may
-#: react at once instead of waiting for its tick; nothing depends on it).
-RESULT_HOOKS = []
-
 
 def check_host_name(host):
     problem = host_name_problem(host)
@@ -258,8 +254,6 @@ def report(host, body, now=None):
     except UpdateError:
         return {"accepted": True, "stale": True, "status": item.status}
     _record_events(item, body, new_status)
-    for hook in RESULT_HOOKS:
-        hook(item)
     return {"accepted": True, "status": item.status}
 
 

@@ -1,8 +1,7 @@
 """Notifications: queue the events worth telling people about, and deliver them off the hot path.
 
-``enqueue`` is an ``events.HOOKS`` entry: it only puts the event on the stage's FIFO notify queue
-(``MessageGroupId`` = project, so order is kept per project; ``MessageDeduplicationId`` = the
-event id). ``deliver`` runs in the queue's Lambda (``notifier``) and sends the event to:
+``events.record`` puts every wanted event on the stage's FIFO notify queue (``notify.queue``);
+``deliver`` runs in the queue's Lambda (``notifier``) and sends the event to:
 
 * the stage's SNS topic (``<prefix>-<stage>-notifications``),
 * the project's own topic (``notify.sns_topic_arn``), and
@@ -15,81 +14,24 @@ it again: receivers dedupe on the event ``id``). On the last attempt before the 
 a ``notify.failed`` event is recorded so that a give-up is never silent. See docs/notifications.md.
 """
 import functools
-import hashlib
-import hmac
 import json
-import logging
 import os
-import urllib.error
-import urllib.parse
-import urllib.request
 
-from chalicelib import aws, config, events, secrets
-from chalicelib.errors import FabuError
+from chalicelib import aws, config, events
 from chalicelib.models import Project
+from chalicelib.notify.queue import queue_url
+from chalicelib.notify.webhooks import DeliveryError, describe_url, post_or_fail
+from chalicelib.rollout import view as rollout_view
 
-log = logging.getLogger("fabu.notify")
-
-SIGNATURE_HEADER = "X-Fabu-Signature"
-DEFAULT_TIMEOUT = 5
 MAX_ATTEMPTS = 5  # infra/resources.json NotifyQueue maxReceiveCount (read from the queue when possible)
 ACTOR = "fabu:notifier"
 
-#: Event kinds delivered (exact names, or a prefix ending in "."), minus the exclusions below.
-DELIVERED = ("project.created", "project.updated", "project.deleted", "project.update_scheduled",
-             "project.update_applied", "build.queued", "build.ready", "build.failed",
-             "release.awaiting_artifact", "rollout.", "host.failed", "host.lost", "host.blocked",
-             "host.message", "host.interrupted", "host.rolled_back", "host.rollback_failed",
-             "gate.", "notify.failed")
-#: Too frequent to be news: one per host (summed up by ``rollout.wave_done``) or per tick.
-NOT_DELIVERED = ("rollout.waiting", "host.succeeded", "build.started", "build.retrying")
 #: A rollout's final outcome: also posted to the project's ``gates.after`` webhook.
 FINAL_KINDS = ("rollout.succeeded", "rollout.halted", "rollout.rolled_back", "rollout.cancelled")
 
 _EMOJI = {"failed": ":x:", "lost": ":grey_question:", "halted": ":octagonal_sign:",
           "rolled_back": ":rewind:", "succeeded": ":white_check_mark:", "error": ":x:",
           "warn": ":warning:", "blocked": ":no_entry:"}
-
-
-class DeliveryError(FabuError):
-    """A notification target could not be reached or refused the delivery."""
-    status = 502
-
-
-# ----------------------------------------------------------------------------- enqueue (hot path)
-
-def wanted(kind):
-    """True when events of ``kind`` are delivered (the documented list, not heartbeats)."""
-    if kind in NOT_DELIVERED:
-        return False
-    return any(kind == k or (k.endswith(".") and kind.startswith(k)) for k in DELIVERED)
-
-
-@functools.lru_cache(maxsize=None)
-def _queue_url(name):
-    return aws.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
-
-
-def enqueue(event):
-    """``events.HOOKS`` entry: queue ``event`` for delivery; never waits on a receiver.
-
-    A failure to enqueue is logged, not raised: the event itself is already stored, and the
-    caller (a host's report, an operator's request) must not fail because of a notice.
-    """
-    if not wanted(event["kind"]):
-        return False
-    try:
-        aws.client("sqs").send_message(
-            QueueUrl=_queue_url(config.notify_queue_name()), MessageBody=json.dumps({"event": event}),
-            MessageGroupId=event["project"], MessageDeduplicationId=_dedup_id(event["id"]))
-        return True
-    except Exception:  # noqa: BLE001 - see the docstring: never break the writer
-        log.exception("could not queue event %s of %s for delivery", event["id"], event["project"])
-        return False
-
-
-def _dedup_id(event_id):
-    return hashlib.sha256(event_id.encode()).hexdigest()[:64]  # at most 128 chars, no '#'
 
 
 # ----------------------------------------------------------------------------- the message body
@@ -122,68 +64,6 @@ def body_of(event):
     return {"text": _text(event), "username": "fabu",
             "attachments": [{"fallback": _text(event), "fields": _fields(event)}],
             "id": event["id"], "kind": event["kind"], "project": event["project"], "event": event}
-
-
-# ----------------------------------------------------------------------------- signed POSTs
-
-def signature(body_bytes, secret):
-    """``sha256=<hex>``: the value of ``X-Fabu-Signature`` for ``body_bytes``."""
-    return "sha256=" + hmac.new(secret.encode(), body_bytes, hashlib.sha256).hexdigest()
-
-
-def _secret_of(hook):
-    secret = hook.get("secret") or os.environ.get("FABU_WEBHOOK_SECRET") or None
-    if secret and secrets.is_reference(secret):
-        return secrets.resolve(secret)
-    return secret
-
-
-def describe_url(url):
-    """The URL without its path (a Slack webhook's path is its credential)."""
-    parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None  # a 3xx is an answer, not an approval: it fails the delivery
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
-def post_signed(hook, body, *, event_id=None):
-    """POST ``body`` as JSON to ``hook["url"]``, signed; the HTTP status, or DeliveryError.
-
-    Any answer (2xx or not) is returned; a timeout, a refused connection or a broken answer
-    raises ``DeliveryError`` naming the target (never its secret or path).
-    """
-    data = json.dumps(body, sort_keys=True).encode()
-    headers = {"Content-Type": "application/json", "User-Agent": "fabu-notifier"}
-    secret = _secret_of(hook)
-    if secret:
-        headers[SIGNATURE_HEADER] = signature(data, secret)
-    else:
-        log.warning("webhook %s has no secret and FABU_WEBHOOK_SECRET is unset: sent unsigned",
-                    describe_url(hook["url"]))
-    if event_id:
-        headers["X-Fabu-Event-Id"] = event_id
-    request = urllib.request.Request(hook["url"], data=data, headers=headers, method="POST")
-    timeout = int(hook.get("timeout_seconds") or DEFAULT_TIMEOUT)
-    try:
-        with _OPENER.open(request, timeout=timeout) as response:
-            response.read(64 * 1024)
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except (OSError, ValueError) as exc:  # URLError, timeouts, resets, bad URLs
-        raise DeliveryError(f"{describe_url(hook['url'])}: {getattr(exc, 'reason', exc)}") from None
-
-
-def _webhook(hook, body, event_id):
-    status = post_signed(hook, body, event_id=event_id)
-    if not 200 <= status < 300:
-        raise DeliveryError(f"{describe_url(hook['url'])} answered HTTP {int(status)}")
 
 
 # ----------------------------------------------------------------------------- SNS
@@ -240,13 +120,26 @@ def _targets(event):
     for hook in notify.get("webhooks") or []:
         hook = {"url": hook} if isinstance(hook, str) else hook
         targets.append((f"webhook {describe_url(hook['url'])}",
-                        functools.partial(_webhook, hook, body, event["id"])))
+                        functools.partial(post_or_fail, hook, body, event_id=event["id"])))
     after = (spec.get("gates") or {}).get("after")
     if after and event["kind"] in FINAL_KINDS:
-        from chalicelib.rollout import gates  # gates posts through this module: import late, no cycle
-        targets.append((f"after gate {describe_url(after['url'] if isinstance(after, dict) else after)}",
-                        functools.partial(gates.after_rollout, event["project"], spec, event)))
+        after = {"url": after} if isinstance(after, str) else after
+        targets.append((f"after gate {describe_url(after['url'])}",
+                        functools.partial(_after_gate, after, event)))
     return targets
+
+
+def _after_gate(hook, event):
+    """POST a rollout's outcome and its summary to the project's ``after`` gate (2xx or retry)."""
+    detail = event.get("detail") or {}
+    summary = rollout_view.summary(event["project"])
+    if summary and summary.get("id") != detail.get("rollout_id"):
+        summary = None  # a newer rollout began meanwhile: the event alone tells this outcome
+    body = {"text": body_of(event)["text"], "kind": "gate.after",
+            "outcome": event["kind"].split(".", 1)[1], "project": event["project"],
+            "version": detail.get("version"), "rollout_id": detail.get("rollout_id"),
+            "id": event["id"], "event": event, "summary": summary}
+    post_or_fail(hook, body, event_id=event["id"], what="after gate ")
 
 
 @functools.lru_cache(maxsize=None)
@@ -254,7 +147,7 @@ def max_attempts():
     """The notify queue's ``maxReceiveCount`` (the attempt after which SQS gives up)."""
     try:
         attrs = aws.client("sqs").get_queue_attributes(
-            QueueUrl=_queue_url(config.notify_queue_name()), AttributeNames=["RedrivePolicy"])
+            QueueUrl=queue_url(config.notify_queue_name()), AttributeNames=["RedrivePolicy"])
         return int(json.loads(attrs["Attributes"]["RedrivePolicy"])["maxReceiveCount"])
     except Exception:  # noqa: BLE001 - no redrive policy readable: the template's value
         return MAX_ATTEMPTS

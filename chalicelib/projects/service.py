@@ -11,15 +11,12 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 
 from chalicelib import config, events, pagination
 from chalicelib.build import releases
-from chalicelib.rollout import dependencies
+from chalicelib.rollout import dependencies, engine
 from chalicelib.rollout import view as rollout_view
 from chalicelib.errors import Conflict, NotFound, ValidationError
 from chalicelib.models import HostState, Project, condition_failed, utcnow
 from chalicelib.projects.validation import format_time, parse_time, validate_merged, validate_project
 
-#: Hooks ``hook(settings, actor, previous_spec_or_None)`` run after a create or an applied update
-#: (the rollout engine plans the new version from here); ``settings`` is the stored spec plus ``id``.
-CHANGE_HOOKS = []
 _BATCH = 25
 
 
@@ -127,8 +124,7 @@ def _after_change(project, actor, previous_spec):
             or previous_spec.get("source") != spec.get("source"):
         releases.ensure_release(project.id, spec["version"], spec.get("source"),
                                 spec.get("ci_server"), actor)
-    for hook in CHANGE_HOOKS:
-        hook(dict(spec, id=project.id), actor, previous_spec)
+    engine.plan_change(project.id, actor, previous_spec)
     return to_dict(project)
 
 

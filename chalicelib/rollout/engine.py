@@ -25,7 +25,6 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 
 from chalicelib import config, events, versions
 from chalicelib.build import releases
-from chalicelib.projects import service as projects
 from chalicelib.rollout import gates
 from chalicelib.rollout import view as rollout_view
 from chalicelib.errors import Conflict, NotFound, ValidationError
@@ -154,10 +153,6 @@ def _all_items(project_id):
     return list(HostState.project_index.query(project_id))
 
 
-def latest(project_id):
-    return rollout_view.latest(project_id)
-
-
 def _load_latest(project_id):
     for rollout in Rollout.query(project_id, scan_index_forward=False, limit=1, consistent_read=True):
         return rollout
@@ -220,14 +215,15 @@ def _locked(project_id, wait=CONTROL_WAIT_SECONDS):
 
 # ----------------------------------------------------------------------------- new versions
 
-def on_project_change(project, actor, previous_spec):
-    """``projects.CHANGE_HOOKS`` entry: a new version starts a rollout; host changes follow.
+def plan_change(project_id, actor, previous_spec):
+    """What a saved project change does to its rollouts: a new version starts a rollout; a
+    changed ``deploy_at`` or host list adjusts the current one.
 
-    ``project`` is the saved spec plus ``id``; the item is read again (consistently) so that
-    a change racing this one is planned from what is stored.
+    Called by the project service after a create or an applied update. The item is read again
+    (consistently) so that a change racing this one is planned from what is stored.
     """
     try:
-        stored = Project.get(project["id"], consistent_read=True)
+        stored = Project.get(project_id, consistent_read=True)
     except DoesNotExist:
         return
     project = dict(stored.spec, id=stored.id)
@@ -257,7 +253,7 @@ def start_rollout(project, actor, now=None):
            % (rollout.version, format_time(start_at)), start_at=format_time(start_at),
            previous_version=rollout.previous_version)
     if rollout.state == "waiting_release":
-        _drive_one(rollout, now, actor)  # start at once when the release is already ready
+        drive_one(rollout, now, actor)  # start at once when the release is already ready
     return rollout
 
 
@@ -317,17 +313,8 @@ def _resize(rollout, project, added, removed, actor):
 
 # ----------------------------------------------------------------------------- the tick
 
-def tick(now=None, actor=TICK_ACTOR):
-    """Apply due updates, then drive every active rollout one step. Returns what happened."""
-    now = now or utcnow()
-    applied = projects.apply_due_updates(now)
-    outcome = {"applied_updates": [p["id"] for p in applied], "rollouts": {}}
-    for rollout in Rollout.active_index.query("active"):
-        outcome["rollouts"][rollout.project] = _drive_one(rollout, now, actor)
-    return outcome
-
-
-def _drive_one(rollout, now, actor):
+def drive_one(rollout, now, actor=TICK_ACTOR):
+    """Drive ``rollout`` one step under its lock: its new state, or "busy"/"raced"."""
     owner = "t-" + secrets.token_hex(6)
     if not _acquire(rollout, owner):
         return "busy"

@@ -1,6 +1,6 @@
-"""Approval gates: ask the project's webhook before a wave starts; tell it how a rollout ended.
+"""The before-wave approval gate: ask the project's webhook before a wave starts.
 
-Project spec ``gates`` (validated in ``chalicelib.validation``)::
+Project spec ``gates`` (validated in ``chalicelib.projects``)::
 
     {"before_wave": {"url", "secret"?, "timeout_seconds"?, "deadline_seconds"?},
      "after":       {"url", "secret"?, "timeout_seconds"?}}
@@ -15,14 +15,13 @@ signed JSON body (same signature as the notification webhooks) and answers a ``V
   attempt — pause the rollout with ``reason``.
 
 ``hold`` applies a negative verdict to the rollout (pause, or leave it waiting) so wiring the
-engine is three lines. ``after_rollout`` is the ``after`` webhook, called by the notifier (off the
-hot path, with retries) when a rollout's final event is delivered.
+engine is three lines. The ``after`` gate hears a rollout's outcome as a delivery of the notifier
+(``chalicelib.notify.notifications``), off the hot path and with its retries.
 """
 import datetime
 
 from chalicelib import events
-from chalicelib.notify import notifications as notify
-from chalicelib.rollout import view as rollout_view
+from chalicelib.notify import webhooks
 from chalicelib.models import Project, Rollout, utcnow
 from chalicelib.projects.validation import format_time
 
@@ -91,8 +90,8 @@ def _ask(hook, rollout, wave, attempt_since):
             "wave": wave, "hosts": waves[wave] if wave < len(waves) else None, "waves": waves,
             "waiting_since": attempt_since}
     try:
-        status = notify.post_signed(hook, body)
-    except notify.DeliveryError as exc:
+        status = webhooks.post_signed(hook, body)
+    except webhooks.DeliveryError as exc:
         return False, exc.message
     return 200 <= status < 300, f"HTTP {int(status)}"
 
@@ -110,7 +109,7 @@ def check_before_wave(project_id, spec, rollout, wave, now=None):
     state = _waiting_state(rollout, wave)
     since = _parse(state["since"]) if state else now
     approved, answer = _ask(hook, rollout, wave, format_time(since))
-    where = notify.describe_url(hook["url"])
+    where = webhooks.describe_url(hook["url"])
     if approved:
         if rollout.gate:
             rollout.update(actions=[Rollout.gate.remove()])
@@ -147,25 +146,3 @@ def hold(rollout, verdict, actor=ACTOR):
         _event(rollout, "rollout.paused", f"rollout of {rollout.version} paused: {verdict.reason}",
                reason=verdict.reason, by=actor)
     return rollout.state
-
-
-def after_rollout(project_id, spec, event):
-    """POST the rollout's outcome and summary to the ``after`` gate; DeliveryError unless 2xx.
-
-    Called by ``notify.deliver`` for a rollout's final event, so it is retried like any delivery.
-    """
-    hook = _hook(spec, "after")
-    if not hook:
-        return None
-    detail = event.get("detail") or {}
-    summary = rollout_view.summary(project_id)
-    if summary and summary.get("id") != detail.get("rollout_id"):
-        summary = None  # a newer rollout began meanwhile: the event alone tells this outcome
-    body = {"text": notify.body_of(event)["text"], "kind": "gate.after",
-            "outcome": event["kind"].split(".", 1)[1], "project": project_id,
-            "version": detail.get("version"), "rollout_id": detail.get("rollout_id"),
-            "id": event["id"], "event": event, "summary": summary}
-    status = notify.post_signed(hook, body, event_id=event["id"])
-    if not 200 <= status < 300:
-        raise notify.DeliveryError(f"after gate {notify.describe_url(hook['url'])} answered HTTP {int(status)}")
-    return status

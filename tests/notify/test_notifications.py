@@ -23,9 +23,9 @@ def observe():
 def _delivered_events(project):
     """The project's stored events that the notifier delivers, oldest first."""
     from chalicelib import events
-    from chalicelib.notify import notifications as notify
+    from chalicelib.notify import queue
     items, _ = events.page(project, limit=200, newest_first=False)
-    return [e for e in items if notify.wanted(e["kind"])]
+    return [e for e in items if queue.wanted(e["kind"])]
 
 
 def _hooked(name, receiver, **extra):

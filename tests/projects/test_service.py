@@ -170,13 +170,13 @@ def test_a_webhook_needs_a_secret_when_the_stage_has_none(api, monkeypatch):
 
 
 def test_delete_during_a_rollout_needs_force_and_removes_the_host_states(api):
-    from chalicelib.rollout import engine as rollouts
+    from chalicelib.rollout import tick
     from chalicelib.models import HostState, Release
     hosts = ["h%02d.example.com" % i for i in range(30)]  # more than one batch of 25
     api.post("/api/v1/project", base_project(hosts=hosts))
     Release("web", "1.0.0", state="ready", s3_key="releases/web/1.0.0.tgz", sha256="0" * 64,
             size=1).save()
-    rollouts.tick()
+    tick.run()
     assert len(list(HostState.project_index.query("web"))) == 30
     refused = api.delete("/api/v1/project/web")
     assert refused.status == 409 and "force=true" in refused.json["error"]

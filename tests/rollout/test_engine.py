@@ -1,7 +1,7 @@
 """The rollout engine: wave planning, and a 200-host simulated fleet driven through the API.
 
 The fleet (``tests/_fleet.py``) polls, fetches scripts and reports like the agent would; the
-tests move time by passing ``now`` to ``rollouts.tick``. To keep the file fast, the scenarios
+tests move time by passing ``now`` to ``rollout.tick.run``. To keep the file fast, the scenarios
 use ``canary_hosts`` to decide which hosts make up the early waves and let only the hosts that
 matter run their cron; the first test polls the whole fleet every round.
 """
@@ -38,8 +38,8 @@ def _put(api, name="web", ready=True, **changes):
 
 
 def _tick(seconds=0):
-    from chalicelib.rollout import engine as rollouts
-    return rollouts.tick(now=later(seconds))
+    from chalicelib.rollout import tick
+    return tick.run(now=later(seconds))
 
 
 def _rollout(api, name="web"):

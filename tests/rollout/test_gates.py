@@ -130,19 +130,19 @@ def test_a_pause_and_resume_while_waiting_starts_a_new_wait(api, rollout_between
 def test_the_engine_holds_a_wave_until_its_gate_approves(api, signed_client):
     """Through the tick: the gate refuses, the canary wave waits; it approves, the wave starts."""
     from tests.support.fleet import Fleet, ready_release
-    from chalicelib.rollout import engine as rollouts
+    from chalicelib.rollout import tick
     hosts = ["g-1.example.com", "g-2.example.com"]
     with Receiver(SECRET, plan=[503]) as receiver:
         body = base_project(hosts=hosts, gates=_gate(receiver), rollout={"waves": [1, "100%"]})
         assert api.post("/api/v1/project", body).status == 201
         ready_release("web", "1.0.0")
-        rollouts.tick()
+        tick.run()
         held = api.get("/api/v1/project/web").json["rollout"]
         assert held["state"] == "waiting_release"
         assert "waiting for approval gate" in held["reason"]
         fleet = Fleet(signed_client, hosts)
         assert all(fleet.poll(h) == [] for h in hosts)  # nothing released while the gate says no
-        rollouts.tick()
+        tick.run()
         assert api.get("/api/v1/project/web").json["rollout"]["state"] == "running"
         assert sum(len(fleet.poll(h)) for h in hosts) == 1  # the canary wave only
     assert [r["body"]["wave"] for r in receiver.requests] == [0, 0]
