@@ -40,7 +40,7 @@ def _pool():
     return _POOL
 
 
-def generate_tree(root: Path, files: int, total_bytes: int, seed=42):
+def generate_tree(root: Path, files: int, total_bytes: int, seed: int = 42) -> None:
     """Deterministic semi-compressible files (slices of the pool) in 50 x 7 directories."""
     rnd = random.Random(seed)
     pool = _pool()
@@ -53,17 +53,17 @@ def generate_tree(root: Path, files: int, total_bytes: int, seed=42):
         (directory / f"file{i}.dat").write_bytes(pool[start:start + size])
 
 
-def tree_size(root: Path):
+def tree_size(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
 
-def run_gnu_tar(tree: Path, out: Path):
+def run_gnu_tar(tree: Path, out: Path) -> float:
     start = time.perf_counter()
     subprocess.run(["tar", "czf", str(out), "-C", str(tree), "."], check=True)
     return time.perf_counter() - start
 
 
-def run_packager(tree: Path, out: Path, sink: str):
+def run_packager(tree: Path, out: Path, sink: str) -> dict:
     """Run one build in a child process; return its own timing and peak RSS."""
     done = subprocess.run([sys.executable, __file__, "--child", sink, str(tree), str(out)],
                           check=True, capture_output=True, text=True, cwd=ROOT)
@@ -111,7 +111,7 @@ class _NullS3:
         return {"UploadId": "bench"}
 
     def upload_part(self, **kwargs):
-        return {"ETag": '"%d"' % kwargs["PartNumber"]}
+        return {"ETag": f'"{kwargs["PartNumber"]}"'}
 
     def complete_multipart_upload(self, **kwargs):
         return {}
@@ -125,13 +125,14 @@ class _NullS3:
 
 def _baseline_rss():
     """Peak RSS of a child that only imports the packager (and moto), to separate code from work."""
-    code = ("import resource, sys; sys.path.insert(0, %r); import chalicelib.build.packaging, moto; "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)" % str(ROOT))
+    code = (f"import resource, sys; sys.path.insert(0, {str(ROOT)!r}); "
+            "import chalicelib.build.packaging, moto; "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
     return float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                                 text=True).stdout)
 
 
-def main():
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20 MB tree instead of 80 MB")
     parser.add_argument("--repeat", type=int, default=3, help="timing runs per tool (best kept)")

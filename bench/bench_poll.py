@@ -1,4 +1,4 @@
-"""Bench: DynamoDB requests and latency of the host poll (``hosts.poll``), the hot path.
+"""Bench: DynamoDB requests and latency of the host poll (``hosts.poll.poll``), the hot path.
 
 Seeds 50 hosts with 2 deployed projects each (nothing pending), then makes 1,000 polls: 20
 rounds of every host, each round 5 minutes later than the one before (time travel through
@@ -35,7 +35,7 @@ READ_PRICE, WRITE_PRICE = 0.125, 0.625
 
 
 def _hosts():
-    return ["h%03d.poll.example.com" % i for i in range(HOSTS)]
+    return [f"h{i:03d}.poll.example.com" for i in range(HOSTS)]
 
 
 def _seed(start):
@@ -44,10 +44,10 @@ def _seed(start):
     with HostState.batch_write() as writer:
         for host in _hosts():
             for p in range(PROJECTS_PER_HOST):
-                writer.save(HostState(host, "poll-%d" % p, wave=0, status="succeeded",
+                writer.save(HostState(host, f"poll-{p}", wave=0, status="succeeded",
                                       wave_key=wave_key(0, "succeeded", host),
                                       target_version="1.0.0", running_version="1.0.0",
-                                      deploy_id="d-%s-%d" % (host, p), last_seen=start))
+                                      deploy_id=f"d-{host}-{p}", last_seen=start))
 
 
 def _count_calls():
@@ -72,7 +72,7 @@ def main():
         import boto3
         from infra import stack
         from chalicelib import config
-        from chalicelib.hosts import protocol as hosts
+        from chalicelib.hosts import poll as hosts
         stack.create_stack("fabubench", "local")
         start = datetime.datetime(2026, 11, 26, tzinfo=datetime.timezone.utc)
         _seed(start)
@@ -95,21 +95,20 @@ def main():
         poll_ms, raw_ms = statistics.median(polls) * 1000, statistics.median(raws) * 1000
         read_cost = POLLS_PER_MONTH * reads / count * READ_PRICE / 1e6
         write_cost = POLLS_PER_MONTH * writes / count * WRITE_PRICE / 1e6
-        print("%d polls (%d hosts x %d rounds, every %d min; %d items a host; heartbeat %ds)"
-              % (count, HOSTS, ROUNDS, POLL_EVERY.seconds // 60, PROJECTS_PER_HOST,
-                 config.heartbeat_seconds()))
-        print("DynamoDB requests: %s" % dict(calls))
-        print("reads/poll: %.3f   writes/poll: %.3f   writes/item/poll: %.3f (amortised heartbeat)"
-              % (reads / count, writes / count, per_item))
-        print("median latency: poll %.2f ms   raw Query %.2f ms   ratio %.2fx"
-              % (poll_ms, raw_ms, poll_ms / raw_ms))
-        print("per host-month (%d polls, 1 unit a request): $%.6f reads + $%.6f writes"
-              % (POLLS_PER_MONTH, read_cost, write_cost))
+        print(f"{count} polls ({HOSTS} hosts x {ROUNDS} rounds, every {POLL_EVERY.seconds // 60} "
+              f"min; {PROJECTS_PER_HOST} items a host; heartbeat {config.heartbeat_seconds()}s)")
+        print(f"DynamoDB requests: {dict(calls)}")
+        print(f"reads/poll: {reads / count:.3f}   writes/poll: {writes / count:.3f}   "
+              f"writes/item/poll: {per_item:.3f} (amortised heartbeat)")
+        print(f"median latency: poll {poll_ms:.2f} ms   raw Query {raw_ms:.2f} ms   "
+              f"ratio {poll_ms / raw_ms:.2f}x")
+        print(f"per host-month ({POLLS_PER_MONTH} polls, 1 unit a request): ${read_cost:.6f} reads "
+              f"+ ${write_cost:.6f} writes")
         assert pending == 0
         assert calls["Query"] == count and reads == count, calls
         expected_writes = HOSTS * PROJECTS_PER_HOST * ((ROUNDS - 1) // 3)   # every 15 minutes
         assert writes == expected_writes, (writes, expected_writes)
-        assert poll_ms <= 3 * raw_ms, "median poll %.2f ms > 3x raw Query %.2f ms" % (poll_ms, raw_ms)
+        assert poll_ms <= 3 * raw_ms, f"median poll {poll_ms:.2f} ms > 3x raw Query {raw_ms:.2f} ms"
     finally:
         if server is not None:
             server.stop()

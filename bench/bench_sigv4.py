@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from chalicelib.auth.localauth import make_sigv4_middleware  # noqa: E402
 from chalicelib.auth.principals import add_principal  # noqa: E402
+from chalicelib.auth.sigv4 import Principal  # noqa: E402
 
 REGION = "us-east-1"
 PATH = "/api/v1/web-1"
@@ -44,7 +45,7 @@ def _app() -> Chalice:
     return app
 
 
-def _signed_headers(principal) -> dict[str, str]:
+def _signed_headers(principal: Principal) -> dict[str, str]:
     credentials = Credentials(principal.access_key_id, principal.secret_access_key)
     request = AWSRequest(method="GET", url=f"http://127.0.0.1:8000{PATH}")
     SigV4Auth(credentials, "execute-api", REGION).add_auth(request)

@@ -29,18 +29,19 @@ RUNS = 3
 
 def _seed(now):
     from chalicelib.models import HostState, Project, Release, Rollout, wave_key
-    statuses = ["succeeded"] * 8 + ["in_progress", "pending"]
+    from chalicelib.states import HostStatus, ReleaseState, RolloutState
+    statuses = [HostStatus.SUCCEEDED] * 8 + [HostStatus.IN_PROGRESS, HostStatus.PENDING]
     for p in range(PROJECTS):
-        name = "bench-%d" % p
-        hosts = ["h%05d.%s.example.com" % (i, name) for i in range(HOSTS_PER_PROJECT)]
+        name = f"bench-{p}"
+        hosts = [f"h{i:05d}.{name}.example.com" for i in range(HOSTS_PER_PROJECT)]
         spec = {"name": name, "version": "2.0.0", "hosts": hosts,
                 "rollout": {"waves": [10, "10%", "50%", "100%"], "max_failures": 5,
                             "deploy_timeout": 1800}}
         Project(name, spec=spec).save()
-        Release(name, "2.0.0", state="ready", s3_key="k", sha256="0" * 64, size=1).save()
+        Release(name, "2.0.0", state=ReleaseState.READY, s3_key="k", sha256="0" * 64, size=1).save()
         sizes = [10, 240, 1000, 1250]
-        rollout = Rollout(name, "20261126T000000.000000Z-%04d" % p, version="2.0.0",
-                          previous_version="1.0.0", state="running", wave=3, waves=sizes,
+        rollout = Rollout(name, f"20261126T000000.000000Z-{p:04d}", version="2.0.0",
+                          previous_version="1.0.0", state=RolloutState.RUNNING, wave=3, waves=sizes,
                           settings=dict(spec["rollout"], depends_on=[]), start_at=now,
                           wave_started_at=now, active_pk="active")
         rollout.save()
@@ -54,8 +55,8 @@ def _seed(now):
                 writer.save(HostState(host, name, wave=wave, status=status,
                                       wave_key=wave_key(wave, status, host),
                                       rollout_id=rollout.rollout_id, target_version="2.0.0",
-                                      running_version="2.0.0" if status == "succeeded" else "1.0.0",
-                                      deploy_id="d-%s" % i, leased_at=now, last_seen=now,
+                                      running_version="2.0.0" if status == HostStatus.SUCCEEDED else "1.0.0",
+                                      deploy_id=f"d-{i}", leased_at=now, last_seen=now,
                                       released_at=now))
 
 
@@ -83,7 +84,7 @@ def _raw_query(table):
             TableName=table, IndexName="project-index",
             KeyConditionExpression="#p = :p AND #w < :w",
             ExpressionAttributeNames={"#p": "project", "#w": "wave_key"},
-            ExpressionAttributeValues={":p": {"S": "bench-%d" % p}, ":w": {"S": "004"}})
+            ExpressionAttributeValues={":p": {"S": f"bench-{p}"}, ":w": {"S": "004"}})
         for page in pages:
             count += len(page["Items"])
     return count
@@ -119,14 +120,14 @@ def main():
             items = _raw_query(config.table_name("hosts"))
             raws.append(time.perf_counter() - started)
         tick_s, raw_s = min(ticks), min(raws)
-        print("hosts in active rollouts: %d (%d projects)" % (items, PROJECTS))
-        print("tick outcome: %s" % outcome["rollouts"])
-        print("DynamoDB calls in one tick: %s" % tick_calls)
-        print("tick: %.3fs (best of %d)   raw Query of the same items: %.3fs   ratio %.2fx"
-              % (tick_s, RUNS, raw_s, tick_s / raw_s))
+        print(f"hosts in active rollouts: {items} ({PROJECTS} projects)")
+        print(f"tick outcome: {outcome['rollouts']}")
+        print(f"DynamoDB calls in one tick: {tick_calls}")
+        print(f"tick: {tick_s:.3f}s (best of {RUNS})   raw Query of the same items: {raw_s:.3f}s"
+              f"   ratio {tick_s / raw_s:.2f}x")
         assert items == PROJECTS * HOSTS_PER_PROJECT
         assert "Scan" not in tick_calls, tick_calls
-        assert tick_s <= 2 * raw_s, "tick %.3fs > 2x raw Query %.3fs" % (tick_s, raw_s)
+        assert tick_s <= 2 * raw_s, f"tick {tick_s:.3f}s > 2x raw Query {raw_s:.3f}s"
     finally:
         if server is not None:
             server.stop()

@@ -7,6 +7,7 @@ AWS, moto's server and LocalStack differ by one environment variable and no code
 import functools
 
 import boto3
+import botocore.client
 from botocore.config import Config
 
 _CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5,
@@ -14,12 +15,13 @@ _CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeou
 
 
 @functools.lru_cache(maxsize=None)
-def client(service, region=None):
+def client(service: str, region: str | None = None) -> "botocore.client.BaseClient":
+    """The cached boto3 client of ``service`` (the stage's region unless ``region`` is given)."""
     from chalicelib import config
     return boto3.session.Session().client(service, region_name=region or config.region(),
                                           config=_CONFIG)
 
 
-def reset():
+def reset() -> None:
     """Forget cached clients (tests switch endpoints between runs)."""
     client.cache_clear()

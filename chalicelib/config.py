@@ -7,68 +7,65 @@ template agree without a second list of names.
 import os
 
 
-def prefix():
+def prefix() -> str:
     """``fabu-dev``: the name prefix of every resource of this stage."""
     return f"{os.environ.get('FABU_PREFIX', 'fabu')}-{stage()}"
 
 
-def stage():
+def stage() -> str:
+    """The stage name: ``local``, ``dev``, ``prod``..."""
     return os.environ.get("FABU_STAGE", "local")
 
 
-def region():
+def region() -> str:
     return (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
             or "us-east-1")
 
 
-def resource_name(suffix):
+def resource_name(suffix: str) -> str:
     return f"{prefix()}-{suffix}"
 
 
-def table_name(suffix):
+def table_name(suffix: str) -> str:
     return resource_name(suffix)
 
 
-def release_bucket():
+def release_bucket() -> str:
     return os.environ.get("FABU_RELEASE_BUCKET") or resource_name("releases")
 
 
-def ui_bucket():
+def ui_bucket() -> str:
     return os.environ.get("FABU_UI_BUCKET") or resource_name("ui")
 
 
-def build_queue_name():
+def build_queue_name() -> str:
     return resource_name("builds")
 
 
-def notify_queue_name():
+def notify_queue_name() -> str:
     return resource_name("notify.fifo")  # FIFO: one message group per project keeps order
 
 
-def notify_topic_name():
+def notify_topic_name() -> str:
     return resource_name("notifications")
 
 
-def is_local():
+def is_local() -> bool:
+    """True on the local stack (``make run``, the tests)."""
     return stage() == "local"
 
 
-def admin_patterns():
-    """ARNs (exact or fnmatch globs) allowed to use the project routes."""
-    raw = os.environ.get("FABU_ADMIN_ARNS", "")
-    return [p.strip() for p in raw.split(",") if p.strip()]
-
-
-def int_setting(name, default):
+def int_setting(name: str, default: int) -> int:
+    """The whole number in environment variable ``name``; ``default`` when unset or not a number."""
     try:
         return int(os.environ.get(name, default))
     except ValueError:
         return default
 
 
-def event_ttl_days():
+def event_ttl_days() -> int:
     return int_setting("FABU_EVENT_TTL_DAYS", 90)
 
 
-def heartbeat_seconds():
+def heartbeat_seconds() -> int:
     return int_setting("FABU_HEARTBEAT_SECONDS", 900)

@@ -1,6 +1,8 @@
 """The domain exceptions of fabu: one base class, a flat hierarchy.
 
-``chalicelib`` raises these; only ``app.py`` turns them into HTTP (see ``http_error``).
+``chalicelib`` raises these; ``chalicelib.api.http.handles_errors`` turns them into HTTP (each
+class carries its status). The authorization refusals (``auth.sigv4.AuthError`` and its
+subclasses, 403) belong to the same hierarchy.
 """
 
 
@@ -8,12 +10,12 @@ class FabuError(Exception):
     """Base class: every error a user can cause or see."""
     status = 500
 
-    def __init__(self, message, fields=None):
+    def __init__(self, message: str, fields: dict | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.fields = fields or {}
 
-    def body(self):
+    def body(self) -> dict:
         body = {"error": self.message}
         if self.fields:
             body["fields"] = self.fields
@@ -32,10 +34,6 @@ class NotFound(FabuError):
 class Conflict(FabuError):
     """A stale write (optimistic lock) or a state that forbids the operation."""
     status = 409
-
-
-class Forbidden(FabuError):
-    status = 403
 
 
 class TooLarge(FabuError):

@@ -4,27 +4,36 @@
 (``project.created``, ``rollout.wave_started``, ``host.failed``); ``detail`` is a small JSON
 object. Retention is DynamoDB TTL (``FABU_EVENT_TTL_DAYS``, default 90). Every stored event is
 handed to ``notify.queue.enqueue``, which queues the ones worth telling people about.
+``page`` reads a project's timeline; ``project_page`` is the same for the API, checking its input.
 """
 import datetime
 import secrets
 
 from chalicelib import config, pagination
-from chalicelib.models import Event
+from chalicelib.errors import NotFound, ValidationError
+from chalicelib.models import Event, Project
 from chalicelib.notify import queue
-from chalicelib.times import utcnow
+from chalicelib.times import parse_lenient, utcnow
+
+#: Event ids and ``at`` keep microseconds (unlike ``times.format_time``): ids sort by time.
+_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_ORDERS = (None, "asc", "desc")
 
 
-def _sort_key(moment):
-    return "%s#%s" % (moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), secrets.token_hex(4))
+def _sort_key(moment: datetime.datetime) -> str:
+    return f"{moment.strftime(_AT_FORMAT)}#{secrets.token_hex(4)}"
 
 
-def to_dict(event):
+def to_dict(event: Event) -> dict:
+    """An ``Event`` item as the API shows it."""
     return {"project": event.scope, "id": event.sk, "kind": event.kind, "actor": event.actor,
             "host": event.host, "message": event.message, "detail": event.detail or {},
-            "at": event.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+            "at": event.at.strftime(_AT_FORMAT)}
 
 
-def record(project, kind, actor=None, detail=None, *, host=None, message=None, at=None):
+def record(project: str, kind: str, actor: str | None = None, detail: dict | None = None, *,
+           host: str | None = None, message: str | None = None,
+           at: datetime.datetime | None = None) -> dict:
     """Store one event of ``project`` and queue it for notification; return it as a dict."""
     moment = at or utcnow()
     event = Event(project, _sort_key(moment), day=moment.strftime("%Y-%m-%d"), kind=kind,
@@ -36,14 +45,43 @@ def record(project, kind, actor=None, detail=None, *, host=None, message=None, a
     return data
 
 
-def page(project, *, limit=50, cursor=None, since=None, newest_first=True):
+def page(project: str, *, limit: int = 50, cursor: str | None = None,
+         since: datetime.datetime | None = None,
+         newest_first: bool = True) -> tuple[list[dict], str | None]:
     """One page of a project's events: ``(events, next_cursor or None)``. One Query."""
     condition = None
     if since is not None:
-        condition = Event.sk >= since.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        condition = Event.sk >= since.strftime(_AT_FORMAT)
     start = pagination.decode(cursor)
     result = Event.query(project, condition, scan_index_forward=not newest_first, limit=limit,
                          last_evaluated_key=start, page_size=limit)
     items = [to_dict(e) for e in result]
-    nxt = result.last_evaluated_key
-    return items, pagination.encode(nxt)
+    return items, pagination.encode(result.last_evaluated_key)
+
+
+def project_page(project_id: str, *, limit: int = 50, cursor: str | None = None,
+                 since: str | None = None, order: str | None = None) -> tuple[list[dict], str | None]:
+    """``GET /api/v1/project/{id}/events``: ``page`` with the query's own text checked.
+
+    ``since`` is ISO 8601 (no zone means UTC), ``order`` ``desc`` (default) or ``asc``; either
+    malformed is a ValidationError naming it, an unknown project NotFound, a foreign cursor a
+    ValidationError (``pagination.decode``).
+    """
+    moment = _since(since)
+    if order not in _ORDERS:
+        raise ValidationError("order must be asc or desc", {"order": "must be asc or desc"})
+    try:
+        Project.get(project_id, attributes_to_get=["id"])
+    except Project.DoesNotExist:
+        raise NotFound(f"no project named {project_id!r}") from None
+    return page(project_id, limit=limit, cursor=cursor, since=moment, newest_first=order != "asc")
+
+
+def _since(text: str | None) -> datetime.datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_lenient(text)
+    except ValueError:
+        raise ValidationError("since must be an ISO 8601 time like 2026-11-04T08:00:00Z",
+                              {"since": "is not an ISO 8601 time"}) from None

@@ -24,9 +24,11 @@ from pynamodb.attributes import (BooleanAttribute, JSONAttribute, NumberAttribut
                                  VersionAttribute)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
 from chalicelib import config
+from chalicelib.states import DeployKind, HostStatus, ReleaseState, RolloutState
 from chalicelib.times import utcnow
 
 
@@ -35,7 +37,7 @@ def condition_failed(exc: Exception) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
-def update_if(item: Model, actions: list, condition=None, **kwargs) -> bool:
+def update_if(item: Model, actions: list, condition: Condition | None = None, **kwargs: bool) -> bool:
     """``item.update(actions, condition)``; False when the condition (or ``item``'s version) failed.
 
     Only a failed condition is a normal outcome (someone else moved the item first); every
@@ -50,7 +52,7 @@ def update_if(item: Model, actions: list, condition=None, **kwargs) -> bool:
         raise
 
 
-def save_if(item: Model, condition=None) -> bool:
+def save_if(item: Model, condition: Condition | None = None) -> bool:
     """``item.save(condition)``; False when the condition failed, any other error propagates."""
     try:
         item.save(condition)
@@ -61,7 +63,7 @@ def save_if(item: Model, condition=None) -> bool:
         raise
 
 
-def delete_if(item: Model, condition=None) -> bool:
+def delete_if(item: Model, condition: Condition | None = None) -> bool:
     """``item.delete(condition)``; False when the condition failed, any other error propagates."""
     try:
         item.delete(condition)
@@ -126,7 +128,7 @@ class Release(Model):
     Meta = _meta("releases")
     project = UnicodeAttribute(hash_key=True)
     version = UnicodeAttribute(range_key=True)
-    state = UnicodeAttribute(default="queued")
+    state = UnicodeAttribute(default=ReleaseState.QUEUED)
     source = JSONAttribute(null=True)
     ci_server = UnicodeAttribute(null=True)
     s3_key = UnicodeAttribute(null=True)
@@ -161,7 +163,7 @@ class Rollout(Model):
     seq = VersionAttribute()
     version = UnicodeAttribute()
     previous_version = UnicodeAttribute(null=True)
-    state = UnicodeAttribute(default="scheduled")
+    state = UnicodeAttribute(default=RolloutState.SCHEDULED)
     reason = UnicodeAttribute(null=True)
     wave = NumberAttribute(default=0)
     waves = JSONAttribute(default=list)
@@ -204,12 +206,12 @@ class HostState(Model):
     project = UnicodeAttribute(range_key=True)
     wave_key = UnicodeAttribute()
     wave = NumberAttribute(default=0)
-    status = UnicodeAttribute(default="idle")
+    status = UnicodeAttribute(default=HostStatus.IDLE)
     rollout_id = UnicodeAttribute(null=True)
     target_version = UnicodeAttribute(null=True)
     running_version = UnicodeAttribute(null=True)
     deploy_id = UnicodeAttribute(null=True)
-    deploy_kind = UnicodeAttribute(default="deploy")
+    deploy_kind = UnicodeAttribute(default=DeployKind.DEPLOY)
     attempt = NumberAttribute(default=0)
     leased_at = UTCDateTimeAttribute(null=True)
     reported_at = UTCDateTimeAttribute(null=True)
@@ -225,7 +227,7 @@ class HostState(Model):
     project_index = ProjectHostsIndex()
 
 
-def wave_key(wave, status, host):
+def wave_key(wave: int, status: str, host: str) -> str:
     return f"{int(wave):03}#{status}#{host}"
 
 

@@ -5,14 +5,14 @@ import json
 from chalicelib.errors import ValidationError
 
 
-def encode(key):
+def encode(key: dict | None) -> str | None:
     """The ``next_cursor`` for a page that ended at ``key`` (None when it was the last page)."""
     if not key:
         return None
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
 
 
-def decode(cursor):
+def decode(cursor: str | None) -> dict | None:
     """The ``ExclusiveStartKey`` of a cursor (None for none); 400 for one this API did not issue."""
     if not cursor:
         return None

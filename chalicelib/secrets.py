@@ -28,7 +28,7 @@ class Credentials:
         return f"Credentials(username={self.username!r}, password=<hidden>)"
 
 
-def is_reference(value) -> bool:
+def is_reference(value: object) -> bool:
     """True when `value` is a string of a supported reference scheme."""
     return isinstance(value, str) and value.startswith(_SCHEMES) and len(value.split(":", 1)[1]) > 0
 

@@ -78,12 +78,23 @@ HOST_FAILED = frozenset({HostStatus.FAILED, HostStatus.LOST})
 HOST_IN_FLIGHT = frozenset({HostStatus.PENDING, HostStatus.IN_PROGRESS, HostStatus.ROLLBACK_PENDING})
 #: Host items a poll hands out.
 HOST_PENDING = (HostStatus.PENDING, HostStatus.ROLLBACK_PENDING)
+#: The status the project view shows for a listed host that has no item yet (never stored).
+HOST_UNKNOWN = "unknown"
 #: Host items not yet at rest (drift is only judged on the others).
 HOST_UNSETTLED = frozenset({HostStatus.WAITING}) | HOST_IN_FLIGHT
+
+#: Phase reports of a phase that went well (``skipped``: nothing was needed) / went wrong.
+REPORT_WENT_WELL = (ReportStatus.OK, ReportStatus.SKIPPED)
+REPORT_WENT_WRONG = (ReportStatus.FAILED, ReportStatus.INTERRUPTED)
+
+#: Releases being built from their source (a CI upload for them is refused).
+RELEASE_BUILDING = frozenset({ReleaseState.QUEUED, ReleaseState.BUILDING})
 
 #: Rollouts the tick drives (they carry ``active_pk``).
 ROLLOUT_ACTIVE = (RolloutState.SCHEDULED, RolloutState.WAITING_RELEASE, RolloutState.RUNNING,
                   RolloutState.PAUSED, RolloutState.HALTED, RolloutState.ROLLING_BACK)
+#: Rollouts that have not started their first wave yet.
+ROLLOUT_NOT_STARTED = (RolloutState.SCHEDULED, RolloutState.WAITING_RELEASE)
 #: Rollouts whose hosts may be mid-deploy: deleting the project then needs ``?force=true``.
 ROLLOUT_IN_PROGRESS = (RolloutState.RUNNING, RolloutState.PAUSED, RolloutState.HALTED,
                        RolloutState.ROLLING_BACK)
@@ -102,7 +113,10 @@ def as_json() -> dict:
         "Phase": values(Phase), "ReportStatus": values(ReportStatus),
         "HOST_DONE": sorted(values(HOST_DONE)), "HOST_FAILED": sorted(values(HOST_FAILED)),
         "HOST_IN_FLIGHT": sorted(values(HOST_IN_FLIGHT)), "HOST_PENDING": values(HOST_PENDING),
-        "ROLLOUT_ACTIVE": values(ROLLOUT_ACTIVE), "ROLLOUT_IN_PROGRESS": values(ROLLOUT_IN_PROGRESS),
+        "HOST_UNSETTLED": sorted(values(HOST_UNSETTLED)), "HOST_UNKNOWN": HOST_UNKNOWN,
+        "RELEASE_BUILDING": sorted(values(RELEASE_BUILDING)),
+        "REPORT_WENT_WELL": values(REPORT_WENT_WELL), "REPORT_WENT_WRONG": values(REPORT_WENT_WRONG),
+        "ROLLOUT_ACTIVE": values(ROLLOUT_ACTIVE), "ROLLOUT_NOT_STARTED": values(ROLLOUT_NOT_STARTED), "ROLLOUT_IN_PROGRESS": values(ROLLOUT_IN_PROGRESS),
         "ROLLOUT_FINAL": values(ROLLOUT_FINAL),
     }
 

@@ -10,7 +10,7 @@ def utcnow() -> datetime.datetime:
     return datetime.datetime.now(_UTC)
 
 
-def parse_time(value) -> datetime.datetime:
+def parse_time(value: object) -> datetime.datetime:
     """ISO 8601 with an explicit UTC offset → aware UTC datetime; ``ValueError`` otherwise."""
     if not isinstance(value, str) or len(value) > 40:
         raise ValueError(f"must be an ISO 8601 UTC time such as {_EXAMPLE}")

@@ -25,6 +25,7 @@ _OPS = {
 DPKG_OPS = {"<<": "lt", "<=": "le", "<": "le", "=": "eq", ">=": "ge", ">>": "gt", ">": "ge"}
 _RELATION_OPS = ("<<", "<=", "=", ">=", ">>")
 _DEB_NAME_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+_EPOCH_MAX = 2 ** 31 - 1  # dpkg: "epoch in version is too big"
 
 
 @functools.cache
@@ -33,14 +34,29 @@ def _debian_support():
     return debian_support
 
 
+@functools.cache
+def _pkg_relation():
+    from debian.deb822 import PkgRelation
+    logging.getLogger("debian.deb822").setLevel(logging.ERROR)  # we say what is wrong ourselves
+    return PkgRelation
+
+
 def compare(a: str, b: str) -> int:
     """Negative, zero or positive as ``a`` sorts before, equal to or after ``b`` (dpkg's order)."""
     return _debian_support().version_compare(a, b)
 
 
-def is_valid(version) -> bool:
+def is_valid(version: object) -> bool:
     """True for a string that is a Debian version of at most 128 characters."""
     if not isinstance(version, str) or not VERSION_RE.fullmatch(version):
+        return False
+    # What python-debian accepts but dpkg refuses: a non-numeric or huge epoch, an empty
+    # upstream version or revision around the last hyphen ("1.0-", "1:-1").
+    epoch, colon, rest = version.partition(":")
+    if colon and (not epoch.isdigit() or int(epoch) > _EPOCH_MAX):
+        return False
+    upstream, hyphen, revision = (rest if colon else version).rpartition("-")
+    if hyphen and not (upstream and revision):
         return False
     try:
         _debian_support().Version(version)
@@ -49,7 +65,7 @@ def is_valid(version) -> bool:
     return True
 
 
-def parse_spec(spec) -> list[tuple[str, str]]:
+def parse_spec(spec: object) -> list[tuple[str, str]]:
     """``">=2.0,<3"`` → ``[(">=", "2.0"), ("<", "3")]``; ``ValueError`` naming the bad clause."""
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError("must be a version requirement such as '>=2.0'")
@@ -70,7 +86,7 @@ def satisfies(version: str | None, spec: str) -> bool:
     return all(_OPS[op](compare(version, want)) for op, want in parse_spec(spec))
 
 
-def parse_deb_relation(text) -> list[dict]:
+def parse_deb_relation(text: object) -> list[dict]:
     """One ``deb_dependencies`` entry as its alternatives: ``[{"name", "op"?, "version"?}, ...]``.
 
     ``"a (>= 1) | b"`` → ``[{"name": "a", "op": ">=", "version": "1"}, {"name": "b"}]``;
@@ -80,10 +96,8 @@ def parse_deb_relation(text) -> list[dict]:
     """
     if not isinstance(text, str) or not text.strip() or len(text) > 500 or "," in text:
         raise ValueError("must be one Debian dependency such as 'nginx (>= 1.18)' or 'a | b'")
-    from debian.deb822 import PkgRelation
-    logging.getLogger("debian.deb822").setLevel(logging.ERROR)  # we say what is wrong ourselves
     alternatives = []
-    for parsed, raw in zip(PkgRelation.parse_relations(text)[0], text.split("|")):
+    for parsed, raw in zip(_pkg_relation().parse_relations(text)[0], text.split("|")):
         name = parsed["name"]
         if parsed.get("arch") or parsed.get("restrictions"):
             raise ValueError(f"{raw.strip()[:60]!r}: architecture lists and build profiles are "
@@ -97,7 +111,8 @@ def parse_deb_relation(text) -> list[dict]:
             if op not in _RELATION_OPS:
                 raise ValueError(f"bad relation in {raw.strip()[:60]!r}: the operators are "
                                  "<< <= = >= >>")
-            if not is_valid(version):
+            # dpkg wants a package version's upstream part to start with a digit.
+            if not is_valid(version) or not version.split(":", 1)[-1][:1].isdigit():
                 raise ValueError(f"bad version {version[:60]!r} for {name}")
             alternative.update(op=op, version=version)
         elif "(" in raw:

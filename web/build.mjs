@@ -8,8 +8,10 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, 'dist');
 
-// Backbone 1.6 has no ES-module build: jQuery, underscore, Backbone and uPlot load as classic
-// scripts (see shared/PITFALLS.md); aws4fetch is an ES module imported by js/sync.js.
+// Backbone 1.6 publishes no ES-module build (backbone.js is a UMD script that finds jQuery and
+// underscore on `window`), so jQuery, underscore, Backbone and uPlot load as classic scripts from
+// index.html before the app's modules (docs/console.md, "How it is built"); aws4fetch is an ES
+// module imported by js/sync.js.
 const VENDOR = {
   'jquery.min.js': 'jquery/dist/jquery.min.js',
   'underscore-umd-min.js': 'underscore/underscore-umd-min.js',

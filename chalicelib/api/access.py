@@ -1,16 +1,15 @@
 """Route protection shared by the Blueprints: the IAM authorizer, CORS, and who may call what.
 
 On AWS, API Gateway verifies SigV4 (``IAMAuthorizer``) and fills the caller's ARN; in stage
-``local`` the middleware of ``chalicelib.localauth`` does the same. Either way these helpers read
-only ``context.identity.userArn`` (``chalicelib.authz``) and answer 403 through
-``errors.Forbidden``.
+``local`` the middleware of ``chalicelib.auth.localauth`` does the same. Either way these helpers
+read only ``context.identity.userArn`` (``chalicelib.auth.authz``). A refusal is an
+``auth.authz.Forbidden`` (an ``AuthError``, hence a ``FabuError`` with status 403), which
+``api.http.handles_errors`` answers as ``403 {"error": <reason>}``.
 """
 from chalice import CORSConfig, IAMAuthorizer
+from chalice.app import Request
 
-from chalicelib import config
 from chalicelib.auth import authz
-from chalicelib.errors import Forbidden
-from chalicelib.auth.sigv4 import AuthError
 
 iam = IAMAuthorizer()
 
@@ -21,28 +20,19 @@ cors = CORSConfig(allow_origin="*",
                   expose_headers=["ETag"], max_age=600)
 
 
-def _caller(request):
-    try:
-        return authz.caller_from_context(request.context, config.admin_patterns())
-    except AuthError as exc:
-        raise Forbidden(str(exc)) from None
+def _caller(request: Request) -> authz.Caller:
+    return authz.caller_from_context(request.context, authz.admin_patterns())
 
 
-def admin(request):
+def admin(request: Request) -> str:
     """The admin's ARN, or 403 (hosts and unknown callers)."""
     caller = _caller(request)
-    try:
-        authz.require_admin(caller)
-    except AuthError as exc:
-        raise Forbidden(str(exc)) from None
+    authz.require_admin(caller)
     return caller.arn
 
 
-def host(request, name):
+def host(request: Request, name: str) -> str:
     """The caller's ARN when it is the host ``name`` itself; 403 otherwise."""
     caller = _caller(request)
-    try:
-        authz.require_host(caller, name.lower())
-    except AuthError as exc:
-        raise Forbidden(str(exc)) from None
+    authz.require_host(caller, name.lower())
     return caller.arn

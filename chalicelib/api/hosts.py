@@ -2,17 +2,18 @@
 from chalice import Blueprint, Response
 
 from chalicelib.api import access
-from chalicelib.hosts import protocol as hosts
 from chalicelib.api.http import handles_errors, json_body, respond
+from chalicelib.hosts import deploy, reports
+from chalicelib.hosts import poll as polling
 
 bp = Blueprint(__name__)
 
 
 @bp.route("/api/v1/{host}", methods=["GET"], authorizer=access.iam)
 @handles_errors
-def poll(host):
+def poll(host: str) -> Response:
     access.host(bp.current_request, host)
-    summary = hosts.poll(hosts.check_host_name(host.lower()))
+    summary = polling.poll(host.lower())
     if summary is None:
         return Response(body="", status_code=204)
     return respond(summary)
@@ -20,9 +21,9 @@ def poll(host):
 
 @bp.route("/api/v1/{host}/deploy", methods=["GET"], authorizer=access.iam)
 @handles_errors
-def deploy_script(host):
+def deploy_script(host: str) -> Response:
     access.host(bp.current_request, host)
-    text = hosts.deploy_script(hosts.check_host_name(host.lower()))
+    text = deploy.deploy_script(host.lower())
     return Response(body=text, status_code=200,
                     headers={"Content-Type": "text/x-shellscript; charset=utf-8",
                              "Cache-Control": "no-store"})
@@ -30,7 +31,7 @@ def deploy_script(host):
 
 @bp.route("/api/v1/{host}/report", methods=["POST"], authorizer=access.iam)
 @handles_errors
-def report(host):
+def report(host: str) -> Response:
     request = bp.current_request
     access.host(request, host)
-    return respond(hosts.report(hosts.check_host_name(host.lower()), json_body(request)))
+    return respond(reports.report(host.lower(), json_body(request)))

@@ -1,20 +1,37 @@
 """Routes of the operators' project API (admin callers only). Each handler: parse, call, answer."""
-from chalice import Blueprint
+from chalice import Blueprint, Response
+from chalice.app import Request
 
 from chalicelib.api import access
-from chalicelib.projects import service as projects
 from chalicelib.api.http import bool_query, handles_errors, int_query, json_body, query, respond
+from chalicelib.errors import ValidationError
+from chalicelib.projects import service as projects
 
 bp = Blueprint(__name__)
 
 
-def _etag_headers(project):
+def _etag_headers(project: dict) -> dict:
     return {"ETag": project["etag"]}
+
+
+def _if_match(request: Request) -> int | None:
+    """``"3"`` / ``W/"3"`` / ``3`` → 3; None when absent or ``*``; 400 when not one of ours."""
+    value = request.headers.get("if-match")
+    if value is None or value.strip() in ("", "*"):
+        return None
+    text = value.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    if not text.isdigit():
+        raise ValidationError("If-Match must be the ETag of the project (a number in quotes)",
+                              {"If-Match": "is not an ETag this API issued"})
+    return int(text)
 
 
 @bp.route("/api/v1/project", methods=["POST"], authorizer=access.iam, cors=access.cors)
 @handles_errors
-def create_project():
+def create_project() -> Response:
     request = bp.current_request
     actor = access.admin(request)
     project = projects.create(json_body(request), actor)
@@ -23,7 +40,7 @@ def create_project():
 
 @bp.route("/api/v1/project", methods=["GET"], authorizer=access.iam, cors=access.cors)
 @handles_errors
-def list_projects():
+def list_projects() -> Response:
     request = bp.current_request
     access.admin(request)
     items, cursor = projects.list_page(int_query(request, "limit", 50, 1, 100),
@@ -33,44 +50,43 @@ def list_projects():
 
 @bp.route("/api/v1/project/{project_id}", methods=["GET"], authorizer=access.iam, cors=access.cors)
 @handles_errors
-def get_project(project_id):
+def get_project(project_id: str) -> Response:
     access.admin(bp.current_request)
     project = projects.get(project_id)
     return respond(project, 200, _etag_headers(project))
 
 
-def _update(project_id):
+def _update(project_id: str, body: dict | None = None) -> Response:
+    """The caller must be an admin before its body is read (unless the route needed the id)."""
     request = bp.current_request
     actor = access.admin(request)
-    body = json_body(request)
-    if_match = projects.parse_if_match(request.headers.get("if-match"))
-    project = projects.update(project_id, body, actor, if_match=if_match)
+    if body is None:
+        body = json_body(request)
+    project = projects.update(project_id, body, actor, if_match=_if_match(request))
     return respond(project, 200, _etag_headers(project))
 
 
 @bp.route("/api/v1/project", methods=["PUT"], authorizer=access.iam, cors=access.cors)
 @handles_errors
-def update_project_in_body():
+def update_project_in_body() -> Response:
     body = json_body(bp.current_request)
     project_id = body.get("id") or body.get("name")
     if not isinstance(project_id, str) or not project_id:
-        from chalicelib.errors import ValidationError
         raise ValidationError("PUT /api/v1/project needs the project id in the body",
                               {"id": "is required"})
-    return _update(project_id)
+    return _update(project_id, body)
 
 
 @bp.route("/api/v1/project/{project_id}", methods=["PUT"], authorizer=access.iam, cors=access.cors)
 @handles_errors
-def update_project(project_id):
+def update_project(project_id: str) -> Response:
     return _update(project_id)
 
 
 @bp.route("/api/v1/project/{project_id}", methods=["DELETE"], authorizer=access.iam, cors=access.cors)
 @handles_errors
-def delete_project(project_id):
+def delete_project(project_id: str) -> Response:
     request = bp.current_request
     actor = access.admin(request)
-    if_match = projects.parse_if_match(request.headers.get("if-match"))
     return respond(projects.delete(project_id, actor, force=bool_query(request, "force"),
-                                   if_match=if_match))
+                                   if_match=_if_match(request)))

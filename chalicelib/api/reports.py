@@ -5,15 +5,13 @@
 from chalice import Blueprint, Response
 
 from chalicelib.api import access
-from chalicelib.notify import reports
 from chalicelib.api.http import handles_errors, query, respond
+from chalicelib.notify import reports
 
 bp = Blueprint(__name__)
 
 
-def _answer(fetch):
-    fmt = query(bp.current_request, "format", "json")
-    report = fetch(fmt)
+def _answer(report: dict | str, fmt: str) -> Response:
     if fmt == "html":
         return Response(body=report, status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
     return respond(report)
@@ -21,13 +19,17 @@ def _answer(fetch):
 
 @bp.route("/api/v1/reports/latest", methods=["GET"], authorizer=access.iam, cors=access.cors)
 @handles_errors
-def latest_report():
-    access.admin(bp.current_request)
-    return _answer(reports.latest)
+def latest_report() -> Response:
+    request = bp.current_request
+    access.admin(request)
+    fmt = query(request, "format", "json")
+    return _answer(reports.latest(fmt), fmt)
 
 
 @bp.route("/api/v1/reports/{date}", methods=["GET"], authorizer=access.iam, cors=access.cors)
 @handles_errors
-def report_of(date):
-    access.admin(bp.current_request)
-    return _answer(lambda fmt: reports.get(date, fmt))
+def report_of(date: str) -> Response:
+    request = bp.current_request
+    access.admin(request)
+    fmt = query(request, "format", "json")
+    return _answer(reports.get(date, fmt), fmt)

@@ -1,7 +1,8 @@
 """Who is calling (a host or an admin) and what they may call, from the IAM identity alone.
 
 The identity is ``context["identity"]["userArn"]`` exactly as API Gateway's IAM authorizer fills
-it on AWS, and as :mod:`chalicelib.localauth` fills it in stage ``local``; no header is trusted.
+it on AWS, and as :mod:`chalicelib.auth.localauth` fills it in stage ``local``; no header is
+trusted.
 
 - ``arn:aws:iam::<acct>:user/fabu-hosts/<host>`` and
   ``arn:aws:sts::<acct>:assumed-role/fabu-host/<host>`` are the host ``<host>``; they may call
@@ -29,7 +30,11 @@ _HOST_ARN_RES = (
 
 
 class Forbidden(AuthError):
-    """The caller is authenticated but may not call this route (or is nobody we know)."""
+    """The caller is authenticated but may not call this route (or is nobody we know).
+
+    Every route's refusal: an ``AuthError``, hence a ``FabuError`` with status 403, which passes
+    straight through the Blueprints to ``api.http.handles_errors``: ``403 {"error": <reason>}``.
+    """
 
 
 @dataclass(frozen=True)

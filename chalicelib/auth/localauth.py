@@ -1,10 +1,11 @@
 """Stage ``local``: check SigV4 in the app, as API Gateway's IAMAuthorizer does on AWS.
 
-``chalice local`` does not enforce ``IAMAuthorizer`` (it warns and lets every request through,
-see shared/PITFALLS.md), so this HTTP middleware verifies the signature of every request to an
-IAM-protected route against the principals file, and on success fills
-``context["identity"]`` the way API Gateway does. It does nothing unless ``FABU_LOCAL_SIGV4=1``
-(set only by the local stage), so on AWS the identity comes from API Gateway alone.
+``chalice local`` does not enforce ``IAMAuthorizer``: it issues a warning and lets every request
+through, signed or not, with a ``context["identity"]`` holding only ``sourceIp``. So this HTTP
+middleware verifies the signature of every request to an IAM-protected route against the
+principals file, and on success fills ``context["identity"]`` the way API Gateway does. It does
+nothing unless ``FABU_LOCAL_SIGV4=1`` (set only by the local stage), so on AWS the identity comes
+from API Gateway alone.
 
 Wire it in ``app.py``::
 

@@ -6,7 +6,7 @@ and a ``lookup`` from access key id to :class:`Principal`; the answer is the pri
 
 The canonical request is rebuilt from exactly the headers the client listed in ``SignedHeaders``
 (https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html). Two client quirks
-shape it (see shared/PITFALLS.md, "SigV4"):
+shape it:
 
 - ``curl --aws-sigv4`` signs only ``host;x-amz-date`` and sends no ``x-amz-content-sha256``, so
   the payload hash is always computed here from the body received.
@@ -40,7 +40,11 @@ _SIGNED_HEADERS_RE = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+(;[a-z0-9!#$%&'*+.^_`|
 
 
 class AuthError(FabuError):
-    """Base of every authentication and authorization failure; the message is safe to show."""
+    """Base of every authentication and authorization failure; the message is safe to show.
+
+    A ``FabuError`` with status 403, so ``api.http.handles_errors`` answers it as
+    ``403 {"error": <message>}`` like any domain error: the errors stay one flat hierarchy.
+    """
 
     status = 403
 
@@ -104,7 +108,19 @@ def verify_request(
         raise SignatureError("request text is not valid Unicode") from None
 
 
-def _verify(method, path, query, headers, body, *, region, service, lookup, now, max_skew):
+def _verify(
+    method: str,
+    path: str,
+    query: Iterable[tuple[str, str]],
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    region: str,
+    service: str,
+    lookup: Callable[[str], Principal | None],
+    now: datetime | None,
+    max_skew: timedelta,
+) -> Principal:
     lowered = {name.lower(): value for name, value in headers.items()}
     auth = _parse_authorization(lowered.get("authorization"))
     _check_scope(auth, region=region, service=service)

@@ -1,1 +1,1 @@
-"""Releases and their tarballs: sources, packaging, the build worker, the CI upload."""
+"""Releases and their tarballs: records, sources, packaging, the build worker, the CI upload."""

@@ -19,8 +19,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 import botocore.exceptions
+from botocore.client import BaseClient
 
 from chalicelib import aws
 from chalicelib.errors import FabuError
@@ -53,7 +55,8 @@ class Artifact:
     key: str
 
 
-def build_tarball(tree, *, bucket, key, max_bytes, s3=None, mtime=0) -> Artifact:
+def build_tarball(tree: str | os.PathLike, *, bucket: str, key: str, max_bytes: int | None,
+                  s3: BaseClient | None = None, mtime: int = 0) -> Artifact:
     """Pack `tree` into s3://bucket/key; raise PackageTooLarge (nothing stored) past max_bytes."""
     s3 = s3 or _s3()
     sink = _S3Writer(s3, bucket, key)
@@ -66,7 +69,8 @@ def build_tarball(tree, *, bucket, key, max_bytes, s3=None, mtime=0) -> Artifact
     return Artifact(sha256=digest, size=size, key=key)
 
 
-def write_tarball(tree, fileobj, *, max_bytes=None, mtime=0) -> tuple[str, int]:
+def write_tarball(tree: str | os.PathLike, fileobj: BinaryIO, *, max_bytes: int | None = None,
+                  mtime: int = 0) -> tuple[str, int]:
     """Write the reproducible .tgz of `tree` to `fileobj`; return (sha256 hex, size in bytes)."""
     counted = _CountingSink(fileobj, max_bytes)
     # filename="" and mtime=0 keep the gzip header free of anything that varies between builds.
@@ -85,7 +89,7 @@ def write_tarball(tree, fileobj, *, max_bytes=None, mtime=0) -> tuple[str, int]:
     return counted.hexdigest(), counted.size
 
 
-def iter_entries(tree: Path, _prefix=""):
+def iter_entries(tree: Path, _prefix: str = "") -> Iterator[tuple[Path, str]]:
     """Yield (path, archive name) for every entry under `tree`, VCS metadata skipped.
 
     Depth-first in byte order of names, like `tar --sort=name`, so the order never depends on
@@ -100,7 +104,8 @@ def iter_entries(tree: Path, _prefix=""):
             yield from iter_entries(path, _prefix + entry.name + "/")
 
 
-def verify_uploaded(bucket, key, sha256, max_bytes, s3=None) -> Artifact:
+def verify_uploaded(bucket: str, key: str, sha256: str, max_bytes: int,
+                    s3: BaseClient | None = None) -> Artifact:
     """Stream s3://bucket/key and check it hashes to `sha256`; raise on mismatch or oversize."""
     s3 = s3 or _s3()
     try:
@@ -164,7 +169,7 @@ class _CompressorThread:
         self._thread = threading.Thread(target=self._run, name="fabu-gzip", daemon=True)
         self._thread.start()
 
-    def write(self, data):
+    def write(self, data: bytes) -> int:
         self._offset += len(data)
         self._buffer += data
         if len(self._buffer) >= _READ_CHUNK:
@@ -172,10 +177,10 @@ class _CompressorThread:
             self._buffer.clear()
         return len(data)
 
-    def tell(self):
+    def tell(self) -> int:
         return self._offset
 
-    def close(self):
+    def close(self) -> None:
         """Flush, finish the gzip stream and re-raise whatever the compressor hit."""
         if self._buffer:
             self._put(bytes(self._buffer))
@@ -185,7 +190,7 @@ class _CompressorThread:
         if self._error is not None:
             raise self._error
 
-    def stop(self):
+    def stop(self) -> None:
         """Make sure the thread ends even when the producer failed half-way."""
         if self._thread.is_alive():
             self._error = self._error or PackagingError("packaging aborted")
@@ -227,10 +232,10 @@ class _CountingSink(io.RawIOBase):
         self._sha = hashlib.sha256()
         self.size = 0
 
-    def writable(self):
+    def writable(self) -> bool:
         return True
 
-    def write(self, data):
+    def write(self, data: bytes) -> int:
         self.size += len(data)
         if self._max_bytes is not None and self.size > self._max_bytes:
             raise PackageTooLarge(f"release tarball is larger than the {self._max_bytes}-byte limit")
@@ -238,7 +243,7 @@ class _CountingSink(io.RawIOBase):
         self._target.write(data)
         return len(data)
 
-    def hexdigest(self):
+    def hexdigest(self) -> str:
         return self._sha.hexdigest()
 
 
@@ -258,10 +263,10 @@ class _S3Writer(io.RawIOBase):
         self._pending = None
         self._pool = None
 
-    def writable(self):
+    def writable(self) -> bool:
         return True
 
-    def write(self, data):
+    def write(self, data: bytes) -> int:
         self._buffer += data
         while len(self._buffer) >= self._part_size:
             with memoryview(self._buffer) as view:  # one copy of the part, not two
@@ -270,7 +275,7 @@ class _S3Writer(io.RawIOBase):
             self._send_part(part)
         return len(data)
 
-    def finish(self):
+    def finish(self) -> None:
         """Store what was written: one put_object when small, else complete the multipart upload."""
         if self._upload_id is None:
             self._s3.put_object(Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer),
@@ -285,7 +290,7 @@ class _S3Writer(io.RawIOBase):
             MultipartUpload={"Parts": self._parts})
         self._shutdown()
 
-    def abort(self):
+    def abort(self) -> None:
         """Drop a half-done upload so no partial object or orphaned parts remain."""
         if self._pending is not None:
             self._pending.exception()  # wait; its error no longer matters

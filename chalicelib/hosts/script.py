@@ -1,10 +1,12 @@
 """Render the bash script a host downloads from ``GET /api/v1/{host}/deploy``.
 
 One script covers every pending deploy (or server-requested rollback) of one host, in the order
-given (the caller's dependency order). The template lives in ``chalicelib/templates/`` and is
-rendered by a sandboxed Jinja environment whose ``finalize`` step runs ``shlex.quote`` on every
-``{{ value }}``: no template can forget to quote, and nothing a user typed becomes shell code.
-User scripts travel base64-encoded (as data) and run as files on the host.
+given (the caller's dependency order). ``chalicelib/templates/deploy.sh.j2`` holds only the data
+(values, and ``load_item`` with each item's base64 user scripts) around the static, shellcheck-
+clean bash library ``deploy-lib.sh`` that it includes. A sandboxed Jinja environment whose
+``finalize`` step runs ``shlex.quote`` on every ``{{ value }}`` renders it: no template can forget
+to quote, and nothing a user typed becomes shell code. User scripts travel base64-encoded (as
+data) and run as files on the host.
 
 The Jinja environment and the compiled template are built lazily on first render, so importing
 this module costs a Lambda cold start nothing. Jinja comments use ``{## … ##}`` because bash's
@@ -13,28 +15,23 @@ this module costs a Lambda cold start nothing. Jinja comments use ``{## … ##}`
 import base64
 import functools
 import os
-import re
 import shlex
 
+from chalicelib import versions
 from chalicelib.errors import ValidationError
+from chalicelib.states import DeployKind
 
 TEMPLATE_NAME = "deploy.sh.j2"
 SCRIPT_END_MARKER = "# fabu-script-end"
 SCRIPT_NAMES = ("start", "stop", "test", "pre_deploy", "post_deploy", "health")
 
 _TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates")
-_KINDS = ("deploy", "rollback")
-# Debian policy: "<" and ">" are deprecated spellings of "<=" and ">=".
-_DPKG_OPS = {"<<": "lt", "<=": "le", "<": "le", "=": "eq", ">=": "ge", ">>": "gt", ">": "ge"}
-_DEB_ALTERNATIVE_RE = re.compile(
-    r"^\s*(?P<name>[^\s()|,]+)\s*"
-    r"(?:\(\s*(?P<op><<|<=|>=|>>|=|<|>)\s*(?P<version>[^\s()|,]+)\s*\))?\s*$"
-)
+_KINDS = tuple(DeployKind)
 _DEFAULTS = {"health_timeout": 60, "health_interval": 5, "auto_rollback": True,
              "keep_releases": 5, "min_free_mb": 100}
 
 
-def render_deploy_script(host, deploys, *, generated_at):
+def render_deploy_script(host: str, deploys: list[dict], *, generated_at: str) -> str:
     """Return the bash script that runs ``deploys`` (deploy and rollback items) on ``host``.
 
     Raises ``ValidationError`` naming the offending field when an item cannot be rendered.
@@ -42,53 +39,58 @@ def render_deploy_script(host, deploys, *, generated_at):
     return render_prepared(prepare_context(host, deploys, generated_at=generated_at))
 
 
-def render_prepared(context):
+def render_prepared(context: dict) -> str:
     """Render an already prepared context (see ``prepare_context``); the bench's bare baseline."""
     return _template().render(context)
 
 
-def prepare_context(host, deploys, *, generated_at):
+def prepare_context(host: str, deploys: list[dict], *, generated_at: str) -> dict:
     """Turn the caller's plain data into the template's flat, string-only context."""
     items = [_prepare_item(index, item) for index, item in enumerate(deploys)]
     return {"host": _text(host, "host"), "generated_at": _text(generated_at, "generated_at"),
             "items": items}
 
 
-def parse_deb_dependencies(specs):
+def parse_deb_dependencies(specs: list | None) -> list[list[tuple[str, str, str]]]:
     """Parse Debian dependency strings into groups of ``(name, dpkg_op, version)`` alternatives.
 
-    ``"a | b (<< 2)"`` becomes ``[("a", "", ""), ("b", "lt", "2")]``; ``dpkg_op`` is the word
-    ``dpkg --compare-versions`` takes (``lt le eq ge gt``), empty when any version will do.
+    ``"nginx | apache2 (<< 2)"`` becomes ``[("nginx", "", ""), ("apache2", "lt", "2")]``;
+    ``dpkg_op`` is the word ``dpkg --compare-versions`` takes (``lt le eq ge gt``), empty when any
+    version will do. A string ``versions.parse_deb_relation`` refuses is a ``ValidationError``
+    naming ``deb_dependencies.<index>``.
     """
     groups = []
     for index, spec in enumerate(specs or ()):
-        if not isinstance(spec, str) or not spec.strip():
-            raise _bad(f"deb_dependencies.{index}", "must be a non-empty string")
-        groups.append([_parse_alternative(alt, f"deb_dependencies.{index}")
-                       for alt in spec.split("|")])
+        # Only a string can be a cache key; anything else goes to the same parser uncached.
+        checks = _dpkg_checks if isinstance(spec, str) else _dpkg_checks.__wrapped__
+        try:
+            groups.append(list(checks(spec)))
+        except ValueError as exc:
+            raise _bad(f"deb_dependencies.{index}", str(exc)) from None
     return groups
 
 
-def _parse_alternative(text, path):
-    match = _DEB_ALTERNATIVE_RE.match(text)
-    if not match:
-        raise _bad(path, f"not a Debian dependency ('name' or 'name (op version)'): {text!r}")
-    op = match.group("op")
-    return (match.group("name"), _DPKG_OPS[op] if op else "", match.group("version") or "")
+@functools.lru_cache(maxsize=1024)
+def _dpkg_checks(spec):
+    """One relation's alternatives as dpkg checks. Cached: every host of a project, and every
+    deploy of it, renders the same few strings, and python-debian's parser is the costly part
+    of preparing a script."""
+    return tuple((alt["name"], versions.DPKG_OPS[alt["op"]] if "op" in alt else "",
+                  alt.get("version", "")) for alt in versions.parse_deb_relation(spec))
 
 
 def _prepare_item(index, item):
     path = f"deploys.{index}"
-    kind = item.get("kind", "deploy")
+    kind = item.get("kind", DeployKind.DEPLOY)
     if kind not in _KINDS:
         raise _bad(f"{path}.kind", "must be 'deploy' or 'rollback'")
     settings = {key: item.get(key, default) for key, default in _DEFAULTS.items()}
     artifact = item.get("artifact") or {}
-    if kind == "deploy" and not artifact:
+    if kind == DeployKind.DEPLOY and not artifact:
         raise _bad(f"{path}.artifact", "a deploy needs an artifact (url, sha256)")
     deps = parse_deb_dependencies(item.get("deb_dependencies"))
     return {
-        "kind": kind,
+        "kind": str(kind),
         "project": _text(item.get("project"), f"{path}.project", required=True),
         "version": _text(item.get("version"), f"{path}.version", required=True),
         "deploy_id": _text(item.get("deploy_id"), f"{path}.deploy_id", required=True),
@@ -158,6 +160,7 @@ def _template():
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,  # the templates never change under a running process
         comment_start_string="{##",
         comment_end_string="##}",
     )

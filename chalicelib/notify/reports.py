@@ -26,32 +26,40 @@ import math
 import os
 import re
 import statistics
+from collections.abc import Callable
 
 from chalice import Cron
 
 from chalicelib import aws, config
-from chalicelib.notify import notifications as notify
 from chalicelib.errors import NotFound, ValidationError
-from chalicelib.models import Event, HostState, Rollout, utcnow
-from chalicelib.projects.validation import format_time
+from chalicelib.models import Event, HostState, Rollout
+from chalicelib.notify import notifications as notify
+from chalicelib.states import HOST_UNSETTLED, HostStatus, ReportStatus, RolloutState
+from chalicelib.times import format_time, parse_time, utcnow
 
 log = logging.getLogger("fabu.reports")
 
 DEFAULT_CRON = "0 8 * * ? *"
 PREFIX = "reports/"
-FINAL = ("rollout.succeeded", "rollout.halted", "rollout.rolled_back")
-HOST_OUTCOMES = {"host.succeeded": "succeeded", "host.failed": "failed", "host.lost": "lost",
-                 "host.interrupted": "interrupted", "host.rolled_back": "rolled_back",
-                 "host.rollback_failed": "rollback_failed"}
-FAILURE_KINDS = ("host.failed", "host.interrupted", "host.rollback_failed")
-IN_FLIGHT = ("waiting", "pending", "in_progress", "rollback_pending")
+_LATEST = f"{PREFIX}latest.json"  # {"date": <the newest report's date>}
+#: The events that end a deploy (cancelled and superseded rollouts never deployed).
+FINAL = tuple(f"rollout.{state}" for state in (
+    RolloutState.SUCCEEDED, RolloutState.HALTED, RolloutState.ROLLED_BACK))
+#: Host outcome events, by the outcome they count as.
+HOST_OUTCOMES = {f"host.{outcome}": outcome for outcome in (
+    HostStatus.SUCCEEDED, HostStatus.FAILED, HostStatus.LOST, ReportStatus.INTERRUPTED,
+    HostStatus.ROLLED_BACK, "rollback_failed")}
+#: Outcomes of a host that tried to deploy (the host success rate's denominator).
+_ATTEMPTED = (HostStatus.SUCCEEDED, HostStatus.FAILED, HostStatus.LOST, ReportStatus.INTERRUPTED)
+#: Host events whose output's last line is a failure line.
+FAILURE_KINDS = (f"host.{HostStatus.FAILED}", f"host.{ReportStatus.INTERRUPTED}", "host.rollback_failed")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates")
 
 
 # ----------------------------------------------------------------------------- schedule
 
-def cron():
+def cron() -> Cron:
     """The report's schedule: ``FABU_REPORT_CRON`` (six EventBridge cron fields), default 08:00 UTC.
 
     Read when ``app.py`` is imported (the decorator is evaluated then). A malformed value is
@@ -66,7 +74,7 @@ def cron():
     return Cron(*fields)
 
 
-def run_scheduled(event, now=None):
+def run_scheduled(event: dict | None, now: datetime.datetime | None = None) -> dict:
     """The scheduled handler: the report of the UTC day before the event's time.
 
     EventBridge's ``time`` is the scheduled minute even when the invocation is retried later.
@@ -74,22 +82,22 @@ def run_scheduled(event, now=None):
     2015-11-11 on the ones the local ticker sends): the clock is used then.
     """
     now = now or utcnow()
-    when = _parse_time((event or {}).get("time"))
+    when = _event_time((event or {}).get("time"))
     if when is None or abs(now - when) > datetime.timedelta(days=1):
         when = now
     return generate((when - datetime.timedelta(days=1)).date(), now)
 
 
-def _parse_time(text):
+def _event_time(text: str | None) -> datetime.datetime | None:
     try:
-        return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
-    except (TypeError, ValueError):
+        return parse_time(text)
+    except ValueError:
         return None
 
 
 # ----------------------------------------------------------------------------- numbers
 
-def percentile(values, fraction):
+def percentile(values: list[float], fraction: float) -> float | None:
     """Nearest-rank percentile: the smallest value with at least ``fraction`` of values <= it."""
     ordered = sorted(values)
     if not ordered:
@@ -98,34 +106,35 @@ def percentile(values, fraction):
     return ordered[max(0, rank - 1)]
 
 
-def median(values):
+def median(values: list[float]) -> float | None:
+    """The median, or None for no values."""
     return statistics.median(values) if values else None
 
 
-def _rate(part, whole):
+def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _last_line(text):
+def _last_line(text: str | None) -> str | None:
     for line in reversed((text or "").splitlines()):
         if line.strip():
             return line.strip()[:200]
     return None
 
 
-def _day_events(day):
+def _day_events(day: datetime.date) -> list[Event]:
     """Every event of ``day`` (a date), oldest first: one paged Query on the day index."""
     return list(Event.day_index.query(day.isoformat()))
 
 
-def _rollout_start(project, rollout_id):
+def _rollout_start(project: str, rollout_id: str) -> datetime.datetime | None:
     try:
         return Rollout.get(project, rollout_id).start_at
     except Rollout.DoesNotExist:
         return None
 
 
-def _deploys(project, project_events):
+def _deploys(project: str, project_events: list[Event]) -> list[dict]:
     """Per rollout finished that day: outcome and duration (seconds)."""
     started, finals = {}, {}
     for event in project_events:
@@ -145,12 +154,12 @@ def _deploys(project, project_events):
     return deploys
 
 
-def _hosts_now(project, now):
+def _hosts_now(project: str, now: datetime.datetime) -> tuple[list[dict], list[dict]]:
     """Drift and silent hosts from one Query of the project's hosts."""
     cutoff = now - datetime.timedelta(seconds=config.int_setting("FABU_SILENT_SECONDS", 1800))
     drift, silent = [], []
     for item in HostState.project_index.query(project):
-        if item.target_version and item.status not in IN_FLIGHT and item.running_version != item.target_version:
+        if item.target_version and item.status not in HOST_UNSETTLED and item.running_version != item.target_version:
             drift.append({"host": item.host, "running_version": item.running_version,
                           "target_version": item.target_version, "status": item.status})
         if item.last_seen is None or item.last_seen < cutoff:
@@ -158,25 +167,26 @@ def _hosts_now(project, now):
     return sorted(drift, key=lambda d: d["host"]), sorted(silent, key=lambda s: s["host"])
 
 
-def _project_report(project, project_events, now):
+def _project_report(project: str, project_events: list[Event], now: datetime.datetime) -> dict:
     deploys = _deploys(project, project_events)
     durations = [d["duration_seconds"] for d in deploys if d["duration_seconds"] is not None]
     hosts = collections.Counter(HOST_OUTCOMES[e.kind] for e in project_events if e.kind in HOST_OUTCOMES)
-    attempted = sum(hosts[k] for k in ("succeeded", "failed", "lost", "interrupted"))
+    attempted = sum(hosts[k] for k in _ATTEMPTED)
     lines = collections.Counter(
         line for line in (_last_line((e.detail or {}).get("output_tail")) for e in project_events
                           if e.kind in FAILURE_KINDS) if line)
     messages = collections.Counter((e.detail or {}).get("level") for e in project_events
                                    if e.kind == "host.message")
     drift, silent = _hosts_now(project, now)
-    succeeded = sum(1 for d in deploys if d["outcome"] == "succeeded")
+    succeeded = sum(1 for d in deploys if d["outcome"] == RolloutState.SUCCEEDED)
     return {"project": project, "events": len(project_events), "deploys": len(deploys),
             "succeeded": succeeded, "failed": len(deploys) - succeeded,
             "success_rate": _rate(succeeded, len(deploys)),
             "duration_seconds": {"median": median(durations), "p95": percentile(durations, 0.95),
                                  "max": max(durations) if durations else None},
             "rollouts": deploys,
-            "hosts": dict(sorted(hosts.items())), "host_success_rate": _rate(hosts["succeeded"], attempted),
+            "hosts": dict(sorted(hosts.items())),
+            "host_success_rate": _rate(hosts[HostStatus.SUCCEEDED], attempted),
             "top_failure_lines": [{"line": line, "count": count} for line, count in
                                   sorted(lines.items(), key=lambda kv: (-kv[1], kv[0]))[:5]],
             "messages": {level: messages[level] for level in ("info", "warn", "error") if messages[level]},
@@ -184,7 +194,7 @@ def _project_report(project, project_events, now):
             "silent": silent[:200], "silent_count": len(silent)}
 
 
-def build(day, now=None):
+def build(day: datetime.date, now: datetime.datetime | None = None) -> dict:
     """The report of ``day`` (a ``date``) as plain data, computed from the stored events."""
     now = now or utcnow()
     by_project = collections.defaultdict(list)
@@ -208,7 +218,8 @@ def build(day, now=None):
 # ----------------------------------------------------------------------------- output
 
 
-def _bars(rows, value_of, scale, label_of):
+def _bars(rows: list[dict], value_of: Callable[[dict], float | None], scale: float,
+          label_of: Callable[[float | None], str]) -> dict:
     """Geometry of a horizontal SVG bar chart (computed here: the template only draws)."""
     bars = []
     for index, row in enumerate(rows):
@@ -219,13 +230,14 @@ def _bars(rows, value_of, scale, label_of):
     return {"bars": bars, "height": 20 + 24 * len(rows)}
 
 
-def _fmt_seconds(value):
+def _fmt_seconds(value: float | None) -> str:
     if value is None:
         return "-"
-    return "%dm%02ds" % divmod(int(round(value)), 60)
+    minutes, seconds = divmod(int(round(value)), 60)
+    return f"{minutes}m{seconds:02d}s"
 
 
-def render_html(report):
+def render_html(report: dict) -> str:
     """One self-contained HTML page (inline CSS and SVG; no script, font or CDN)."""
     import jinja2  # once a day: not worth a cold-start import
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=True)
@@ -239,25 +251,27 @@ def render_html(report):
     return env.get_template("report.html.j2").render(report=report, charts=charts, fmt=_fmt_seconds)
 
 
-def _summary_text(report):
+def _summary_text(report: dict) -> str:
+    """The SNS summary of ``report``: a headline, then one line per project."""
     totals = report["totals"]
     rate = "-" if totals["success_rate"] is None else f"{100 * totals['success_rate']:.1f}%"
-    lines = ["fabu report %s: %d deploys, %s succeeded, median %s, p95 %s, %d drifted, %d silent hosts"
-             % (report["date"], totals["deploys"], rate, _fmt_seconds(totals["duration_seconds"]["median"]),
-                _fmt_seconds(totals["duration_seconds"]["p95"]), totals["drift"], totals["silent"])]
+    durations = totals["duration_seconds"]
+    lines = [f"fabu report {report['date']}: {totals['deploys']} deploys, {rate} succeeded, "
+             f"median {_fmt_seconds(durations['median'])}, p95 {_fmt_seconds(durations['p95'])}, "
+             f"{totals['drift']} drifted, {totals['silent']} silent hosts"]
     for p in report["projects"]:
-        lines.append("- %s: %d deploys (%d failed), p95 %s, drift %d, silent %d" % (
-            p["project"], p["deploys"], p["failed"], _fmt_seconds(p["duration_seconds"]["p95"]),
-            p["drift_count"], p["silent_count"]))
+        lines.append(f"- {p['project']}: {p['deploys']} deploys ({p['failed']} failed), "
+                     f"p95 {_fmt_seconds(p['duration_seconds']['p95'])}, "
+                     f"drift {p['drift_count']}, silent {p['silent_count']}")
     return "\n".join(lines)
 
 
-def _put(key, body, content_type):
+def _put(key: str, body: bytes, content_type: str) -> None:
     aws.client("s3").put_object(Bucket=config.release_bucket(), Key=key, Body=body,
                                 ContentType=content_type)
 
 
-def _get(key):
+def _get(key: str) -> bytes | None:
     s3 = aws.client("s3")
     try:
         return s3.get_object(Bucket=config.release_bucket(), Key=key)["Body"].read()
@@ -265,15 +279,15 @@ def _get(key):
         return None
 
 
-def generate(day, now=None):
+def generate(day: datetime.date, now: datetime.datetime | None = None) -> dict:
     """Build the report of ``day``, store JSON + HTML, move ``latest``, publish the summary."""
     report = build(day, now)
     date = report["date"]
-    _put(PREFIX + date + ".json", json.dumps(report, indent=1, sort_keys=True).encode(), "application/json")
-    _put(PREFIX + date + ".html", render_html(report).encode(), "text/html; charset=utf-8")
-    latest_date = json.loads(_get(PREFIX + "latest.json") or b"{}").get("date")
+    _put(f"{PREFIX}{date}.json", json.dumps(report, indent=1, sort_keys=True).encode(), "application/json")
+    _put(f"{PREFIX}{date}.html", render_html(report).encode(), "text/html; charset=utf-8")
+    latest_date = json.loads(_get(_LATEST) or b"{}").get("date")
     if latest_date is None or latest_date <= date:  # regenerating an old day keeps the newest
-        _put(PREFIX + "latest.json", json.dumps({"date": date}).encode(), "application/json")
+        _put(_LATEST, json.dumps({"date": date}).encode(), "application/json")
     text = _summary_text(report)
     notify.publish(notify.stage_topic_arn(), text.splitlines()[0], text, {"kind": "report.daily"})
     return report
@@ -281,7 +295,7 @@ def generate(day, now=None):
 
 # ----------------------------------------------------------------------------- reading
 
-def check_date(text):
+def check_date(text: str | None) -> datetime.date:
     """``YYYY-MM-DD`` as a date; ValidationError (400) otherwise."""
     try:
         if not _DATE_RE.match(text or ""):
@@ -292,20 +306,20 @@ def check_date(text):
                               {"date": "is not a date YYYY-MM-DD"}) from None
 
 
-def get(date, fmt="json"):
+def get(date: str, fmt: str = "json") -> dict | str:
     """A stored report: the JSON data, or (``fmt="html"``) the page's text. NotFound if none."""
     day = check_date(date)
     if fmt not in ("json", "html"):
         raise ValidationError("format must be json or html", {"format": "must be json or html"})
-    raw = _get(PREFIX + day.isoformat() + "." + fmt)
+    raw = _get(f"{PREFIX}{day.isoformat()}.{fmt}")
     if raw is None:
         raise NotFound(f"no report for {day.isoformat()}")
     return json.loads(raw) if fmt == "json" else raw.decode()
 
 
-def latest(fmt="json"):
+def latest(fmt: str = "json") -> dict | str:
     """The newest stored report (see ``get``); NotFound before the first one."""
-    pointer = _get(PREFIX + "latest.json")
+    pointer = _get(_LATEST)
     if pointer is None:
         raise NotFound("no report has been generated yet")
     return get(json.loads(pointer)["date"], fmt)

@@ -2,7 +2,8 @@
 
 Every body is JSON signed with ``X-Fabu-Signature: sha256=<hex HMAC-SHA256 of the body>`` using
 the hook's secret (a value, or an ``ssm:``/``secretsmanager:`` reference), else the stage's
-``FABU_WEBHOOK_SECRET``. Redirects are answers, not approvals: they fail the delivery.
+``FABU_WEBHOOK_SECRET``. Redirects are answers, not approvals: they fail the delivery. Every
+failure to send (an unreadable secret reference included) is a ``DeliveryError``.
 """
 import hashlib
 import hmac
@@ -12,6 +13,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+
 
 from chalicelib import secrets
 from chalicelib.errors import FabuError
@@ -29,10 +31,11 @@ class DeliveryError(FabuError):
 
 def signature(body_bytes: bytes, secret: str) -> str:
     """``sha256=<hex>``: the value of ``X-Fabu-Signature`` for ``body_bytes``."""
-    return "sha256=" + hmac.new(secret.encode(), body_bytes, hashlib.sha256).hexdigest()
+    return f"sha256={hmac.new(secret.encode(), body_bytes, hashlib.sha256).hexdigest()}"
 
 
 def _secret_of(hook: dict) -> str | None:
+    """The signing key, resolved when it is a reference."""
     secret = hook.get("secret") or os.environ.get("FABU_WEBHOOK_SECRET") or None
     if secret and secrets.is_reference(secret):
         return secrets.resolve(secret)
@@ -46,7 +49,7 @@ def describe_url(url: str) -> str:
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
+    def redirect_request(self, *args, **kwargs) -> None:
         return None  # a 3xx is an answer, not an approval: it fails the delivery
 
 

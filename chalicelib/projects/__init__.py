@@ -1,1 +1,2 @@
-"""The project service: validation of project bodies and their storage."""
+"""Projects: the operator's settings, validated (``validation`` and its sections) and stored
+(``service``, ``store``, ``scheduled``), shown with their secrets redacted (``view``, ``redaction``)."""

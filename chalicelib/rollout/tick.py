@@ -7,16 +7,16 @@ start is driven in the same tick. The active rollouts are found with one Query o
 import datetime
 
 from chalicelib.models import Rollout
-from chalicelib.projects import service as projects
-from chalicelib.rollout import engine
+from chalicelib.projects import scheduled
+from chalicelib.rollout import engine, store
 from chalicelib.times import utcnow
 
 
 def run(now: datetime.datetime | None = None, actor: str = engine.TICK_ACTOR) -> dict:
     """One tick: ``{"applied_updates": [project ids], "rollouts": {project: outcome}}``."""
     now = now or utcnow()
-    applied = projects.apply_due_updates(now)
+    applied = scheduled.apply_due_updates(now)
     outcome = {"applied_updates": [p["id"] for p in applied], "rollouts": {}}
-    for rollout in Rollout.active_index.query("active"):
+    for rollout in Rollout.active_index.query(store.ACTIVE_PK):
         outcome["rollouts"][rollout.project] = engine.drive_one(rollout, now, actor)
     return outcome

@@ -3,132 +3,104 @@
 ``summary`` is the newest rollout with per-wave host counts by status; ``hosts`` lists each
 host's target, running version, status, last report, and flags drift (running something other
 than its target) and silence (no poll for a while). Both read with Queries only: the project's
-rollouts partition and the hosts ``project-index``.
+rollouts partition and the hosts ``project-index``. Nothing here writes.
 """
 import datetime
 
-from pynamodb.exceptions import UpdateError
+from chalicelib.models import HostState
+from chalicelib.rollout import hostitems, plan, store
+from chalicelib.states import (HOST_FAILED, HOST_UNKNOWN, ROLLOUT_ACTIVE, ROLLOUT_NOT_STARTED, HostStatus,
+                               RolloutState)
+from chalicelib.times import format_time, utcnow
 
-from chalicelib import config
-from chalicelib.models import HostState, Rollout, utcnow
-from chalicelib.projects.validation import format_time
-
-ACTIVE_STATES = ("scheduled", "waiting_release", "running", "paused", "halted", "rolling_back")
-#: States in which hosts may be mid-deploy: deleting the project then needs ``?force=true``.
-IN_PROGRESS_STATES = ("running", "paused", "halted", "rolling_back")
-FINAL_STATES = ("succeeded", "rolled_back", "superseded", "cancelled", "failed")
-
-
-
-def latest(project_id):
-    for rollout in Rollout.query(project_id, scan_index_forward=False, limit=1):
-        return rollout
-    return None
+#: The rollout settings the summary echoes (those a rollout was started with).
+_SHOWN_SETTINGS = ("waves", "bake_seconds", "max_failures", "auto_promote", "auto_rollback",
+                   "rollback_mode", "max_parallel", "deploy_timeout")
+#: Host items at rest on a version: running anything but their target there is drift.
+_SETTLED = frozenset({HostStatus.SUCCEEDED, HostStatus.IDLE, HostStatus.SKIPPED})
+#: Rollouts that have not released a wave yet.
+#: ``status`` of a host of the project that has no item yet.
+_LISTED = 100
 
 
-def active_state(project_id):
-    rollout = latest(project_id)
-    if rollout is not None and rollout.state in ACTIVE_STATES:
+def active_state(project_id: str) -> str | None:
+    """The state of the project's newest rollout if the tick still drives it, else None."""
+    rollout = store.newest(project_id)
+    if rollout is not None and rollout.state in ROLLOUT_ACTIVE:
         return rollout.state
     return None
 
 
-def deactivate(project_id, actor):
-    """Take a deleted project's rollout out of the tick's index (conditional on its seq)."""
-    rollout = latest(project_id)
-    if rollout is None or rollout.state not in ACTIVE_STATES:
-        return
-    try:
-        rollout.update(actions=[Rollout.state.set("cancelled"), Rollout.active_pk.remove(),
-                                Rollout.reason.set(f"project deleted by {actor}"),
-                                Rollout.finished_at.set(utcnow())])
-    except UpdateError:
-        pass  # the tick moved it meanwhile; a deleted project's rollout ends on its next look
-
-
-def _host_items(project_id):
-    return list(HostState.project_index.query(project_id))
-
-
-def wave_counts(items):
-    """``{wave: {status: count}}`` from host items."""
-    counts = {}
-    for item in items:
-        per_wave = counts.setdefault(int(item.wave), {})
-        per_wave[item.status] = per_wave.get(item.status, 0) + 1
-    return counts
-
-
-def summary(project_id, items=None):
+def summary(project_id: str) -> dict | None:
     """The newest rollout: state, reason, waves with per-status host counts, failures, lost,
-    silent and blocked hosts."""
-    rollout = latest(project_id)
+    silent and blocked hosts; None when the project has no rollout."""
+    rollout = store.newest(project_id)
     if rollout is None:
         return None
-    items = _host_items(project_id) if items is None else items
-    mine = [i for i in items if i.rollout_id == rollout.rollout_id]
-    counts = wave_counts(mine)
+    mine = [i for i in hostitems.all_items(project_id) if i.rollout_id == rollout.rollout_id]
+    counts = plan.wave_counts(mine)
     silent = _silent_hosts(mine)
+    started = rollout.state not in ROLLOUT_NOT_STARTED
     waves = []
     for index, size in enumerate(rollout.waves or []):
         waves.append({"wave": index, "size": size, "counts": counts.get(index, {}),
-                      "released": index <= int(rollout.wave) and rollout.state not in (
-                          "scheduled", "waiting_release"),
+                      "released": index <= int(rollout.wave) and started,
                       "silent": sum(1 for i in silent if int(i.wave) == index)})
-    settings = rollout.settings or {}
+    settings = store.settings(rollout)
     return {"id": rollout.rollout_id, "version": rollout.version,
             "previous_version": rollout.previous_version, "state": rollout.state,
             "reason": rollout.reason, "wave": int(rollout.wave), "waves": waves,
             "rollback_to": rollout.rollback_to,
-            "failures": sum(1 for i in mine if i.status in ("failed", "lost")),
-            "lost": sorted(i.host for i in mine if i.status == "lost")[:100],
-            "silent": sorted(i.host for i in silent)[:100],
+            "failures": sum(1 for i in mine if i.status in HOST_FAILED),
+            "lost": sorted(i.host for i in mine if i.status == HostStatus.LOST)[:_LISTED],
+            "silent": sorted(i.host for i in silent)[:_LISTED],
             "blocked": [{"host": i.host, "reason": i.blocked_reason} for i in mine
-                        if i.blocked_reason and i.status == "pending"][:100],
-            "settings": {k: settings.get(k) for k in ("waves", "bake_seconds", "max_failures",
-                                                      "auto_promote", "auto_rollback",
-                                                      "rollback_mode", "max_parallel",
-                                                      "deploy_timeout") if k in settings},
+                        if i.blocked_reason and i.status == HostStatus.PENDING][:_LISTED],
+            "settings": {k: settings.get(k) for k in _SHOWN_SETTINGS if k in settings},
             "start_at": format_time(rollout.start_at),
             "wave_started_at": format_time(rollout.wave_started_at),
             "wave_done_at": format_time(rollout.wave_done_at),
             "finished_at": format_time(rollout.finished_at), "created_by": rollout.created_by}
 
 
-def _silent_hosts(items):
+def _silent_hosts(items: list[HostState]) -> list[HostState]:
     """Hosts that have stopped polling (shown apart from script failures, never counted)."""
-    cutoff = utcnow() - _silent_after()
+    cutoff = utcnow() - store.silent_after()
     return [i for i in items if i.last_seen is not None and i.last_seen < cutoff]
 
 
-def _silent_after():
-    return datetime.timedelta(seconds=config.int_setting("FABU_SILENT_SECONDS", 1800))
-
-
-def hosts(project_id, spec, items=None):
-    """Per-host rows plus the versions seen on hosts and the drift/silent counts."""
+def hosts(project_id: str, spec: dict) -> dict:
+    """Per-host rows of the project's ``spec["hosts"]``, plus the versions seen on hosts and the
+    drift/silent counts."""
     now = utcnow()
-    items = {i.host: i for i in (_host_items(project_id) if items is None else items)}
+    silent_after = store.silent_after()
+    items = {i.host: i for i in hostitems.all_items(project_id)}
     rows, seen = [], {}
     for host in spec.get("hosts", []):
         item = items.get(host)
+        rows.append(_host_row(host, item, now - silent_after) if item else _unknown_row(host))
         running = item.running_version if item else None
-        target = item.target_version if item else None
-        silent = bool(item and item.last_seen and now - item.last_seen > _silent_after())
-        rows.append({"host": host, "target_version": target, "running_version": running,
-                     "status": item.status if item else "unknown",
-                     "wave": int(item.wave) if item else None,
-                     "deploy_id": item.deploy_id if item else None,
-                     "last_phase": item.last_phase if item else None,
-                     "last_status": item.last_status if item else None,
-                     "reported_at": format_time(item.reported_at) if item else None,
-                     "last_seen": format_time(item.last_seen) if item else None,
-                     "blocked_reason": item.blocked_reason if item else None,
-                     "drift": bool(running and target and running != target
-                                   and item.status in ("succeeded", "idle", "skipped")),
-                     "silent": silent})
         if running:
             seen[running] = seen.get(running, 0) + 1
     return {"hosts": rows, "versions_seen": seen,
             "drift": sum(1 for r in rows if r["drift"]),
             "silent": sum(1 for r in rows if r["silent"])}
+
+
+def _host_row(host: str, item: HostState, silent_before: datetime.datetime) -> dict:
+    running, target = item.running_version, item.target_version
+    return {"host": host, "target_version": target, "running_version": running,
+            "status": item.status, "wave": int(item.wave), "deploy_id": item.deploy_id,
+            "last_phase": item.last_phase, "last_status": item.last_status,
+            "reported_at": format_time(item.reported_at), "last_seen": format_time(item.last_seen),
+            "blocked_reason": item.blocked_reason,
+            "drift": bool(running and target and running != target and item.status in _SETTLED),
+            "silent": bool(item.last_seen and item.last_seen < silent_before)}
+
+
+def _unknown_row(host: str) -> dict:
+    return {"host": host, "target_version": None, "running_version": None,
+            "status": HOST_UNKNOWN, "wave": None, "deploy_id": None, "last_phase": None,
+            "last_status": None, "reported_at": None, "last_seen": None, "blocked_reason": None,
+            "drift": False, "silent": False}
+

@@ -107,3 +107,10 @@ def test_host_user_arn_is_what_the_classifier_reads_back():
     arn = host_user_arn("web-9")
     assert arn == "arn:aws:iam::000000000000:user/fabu-hosts/web-9"
     assert caller_from_context(_context(arn), []).host == "web-9"
+
+
+def test_a_refusal_is_a_fabu_error_answered_403_with_its_reason():
+    from chalicelib.errors import FabuError
+    refusal = Forbidden("only host web-1 may call /api/v1/web-1/...")
+    assert isinstance(refusal, FabuError) and refusal.status == 403
+    assert refusal.body() == {"error": "only host web-1 may call /api/v1/web-1/..."}

@@ -15,7 +15,7 @@ from chalice.test import Client
 
 from chalicelib.auth.principals import add_principal
 from chalicelib.auth.sigv4 import Principal
-from tests.support.auth import APP_FACTORY, REGION, serve_local, sign
+from tests.support.auth import REGION, build_test_app, serve_local, sign
 
 AWSCURL = os.path.join(os.path.dirname(sys.executable), "awscurl")
 needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
@@ -235,7 +235,7 @@ def test_routes_without_iam_authorizer_are_not_checked(server):
 
 def test_without_the_local_switch_no_identity_is_invented(tmp_path):
     """Off AWS-local (FABU_LOCAL_SIGV4 unset) the identity must come from API Gateway only."""
-    app = APP_FACTORY()
+    app = build_test_app()
     env = {"FABU_LOCAL_SIGV4": "", "FABU_ADMIN_ARNS": "*", "AWS_DEFAULT_REGION": REGION}
     with mock.patch.dict(os.environ, env), Client(app, stage_name="local", project_dir=str(tmp_path)) as client:
         forged = {"x-amz-date": "20261126T000000Z", "authorization": "anything"}
@@ -251,7 +251,7 @@ def test_a_broken_principals_file_refuses_signed_requests_and_names_the_file(tmp
            "AWS_DEFAULT_REGION": REGION, "FABU_ADMIN_ARNS": ""}
     someone = Principal("AKIA1", "hunter2", "arn:aws:iam::000000000000:user/x")
     with mock.patch.dict(os.environ, env), \
-            Client(APP_FACTORY(), stage_name="local", project_dir=str(tmp_path)) as client:
+            Client(build_test_app(), stage_name="local", project_dir=str(tmp_path)) as client:
         headers = sign("GET", "http://localhost/api/v1/web-1", someone)
         response = client.http.get("/api/v1/web-1", headers=headers)
     assert response.status_code == 403

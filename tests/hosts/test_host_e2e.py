@@ -30,7 +30,7 @@ def _create(live, body):
 
 
 def _update(live, project, **changes):
-    response = live.request("PUT", "/api/v1/project/%s" % project, changes)
+    response = live.request("PUT", f"/api/v1/project/{project}", changes)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -195,8 +195,8 @@ def _stop(agent):
 
 def _wait_in_phase(host, project, phase):
     marker = host.root / project / ".fabu-inflight"
-    wait_for(lambda: marker.exists() and marker.read_bytes().endswith(b"\0%s\0" % phase.encode()),
-             what="%s of %s on %s" % (phase, project, host.host))
+    wait_for(lambda: marker.exists() and marker.read_bytes().endswith(b"\0" + phase.encode() + b"\0"),
+             what=f"{phase} of {project} on {host.host}")
     time.sleep(0.3)
 
 
@@ -305,11 +305,11 @@ def test_noop_poll_through_the_route_is_one_query_and_no_write(api, signed_clien
     stored_release("shop", "1.0.0")
     assert api.post("/api/v1/project", project_body("shop", "1.0.0", [host])).status == 201
     assert client.get("/api/v1/" + host).status == 200
-    script = client.get("/api/v1/%s/deploy" % host).body
+    script = client.get(f"/api/v1/{host}/deploy").body
     script = script.decode() if isinstance(script, bytes) else script
     deploy_id = script.split("P_DEPLOY_ID=", 1)[1].split()[0].strip("'")
     for phase in ("pre-deploy", "do-deploy", "post-deploy"):   # what the script would send
-        assert client.post("/api/v1/%s/report" % host, {
+        assert client.post(f"/api/v1/{host}/report", {
             "project": "shop", "version": "1.0.0", "deploy_id": deploy_id, "phase": phase,
             "status": "ok", "exit_code": 0, "output": "", "running_version": "1.0.0"}).status == 200
     calls, stop = _count_dynamodb_calls()
@@ -338,11 +338,11 @@ def _cron_rounds(live, hosts, project, done_states, max_rounds=10):
                 assert result.returncode in (0, 1), (host.host, result.stdout, result.stderr)
                 if "fetching the deploy script" in result.stdout:
                     ran[host.host].append(number)
-    raise AssertionError("rollout of %s still %s after %d rounds" % (project, state, max_rounds))
+    raise AssertionError(f"rollout of {project} still {state} after {max_rounds} rounds")
 
 
 def test_five_hosts_two_versions_through_waves_then_a_rollback(live, make_host):
-    hosts = [make_host("fleet-%d.example.com" % i) for i in range(5)]
+    hosts = [make_host(f"fleet-{i}.example.com") for i in range(5)]
     canary = hosts[0]
     stored_release("shop", "1.0.0")
     _create(live, project_body("shop", "1.0.0", [h.host for h in hosts], rollout={

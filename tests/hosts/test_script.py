@@ -1,4 +1,5 @@
-"""The generated deploy script (chalicelib/script.py + templates/deploy.sh.j2), run as real bash.
+"""The generated deploy script (chalicelib/hosts/script.py, templates/deploy.sh.j2 and the bash
+library deploy-lib.sh it includes), run as real bash.
 
 Each test renders a script with fixture data and runs it in a sandbox host (``FABU_ROOT`` under a
 temp dir, ``dpkg-query``/``dpkg`` shims on ``PATH``) against a fake API on 127.0.0.1 that serves
@@ -16,7 +17,7 @@ import pytest
 
 from chalicelib.errors import ValidationError
 from chalicelib.hosts.script import (SCRIPT_END_MARKER, parse_deb_dependencies, prepare_context,
-                               render_deploy_script)
+                                     render_deploy_script)
 from tests.support.hosts import (GENERATED_AT, FakeApi, HostSandbox, deploy_item, rollback_item,
                                  shellcheck)
 
@@ -46,7 +47,7 @@ def host(tmp_path, api):
 
 def test_rendered_script_passes_bash_n_and_shellcheck(api):
     items = [
-        deploy_item(api, "web", "1.4.0", deb_dependencies=["nginx (>= 1.18)", "libssl3", "a | b (<< 2)"],
+        deploy_item(api, "web", "1.4.0", deb_dependencies=["nginx (>= 1.18)", "libssl3", "gawk | mawk (<< 2)"],
                     scripts={"start": "echo start", "stop": "echo stop", "health": "true"}),
         rollback_item("api", "2.0", reason="it's 'broken' $(really)"),
     ]
@@ -75,17 +76,25 @@ def test_importing_the_module_loads_no_jinja():
 @pytest.mark.parametrize("spec, expected", [
     (["libssl3"], [[("libssl3", "", "")]]),
     (["nginx (>= 1.18)"], [[("nginx", "ge", "1.18")]]),
-    (["a | b (<< 2)"], [[("a", "", ""), ("b", "lt", "2")]]),
-    (["x (= 1:2.0-1)", "y (>> 3~rc1)"], [[("x", "eq", "1:2.0-1")], [("y", "gt", "3~rc1")]]),
-    (["z (<= 4)", "old (< 5)", "older (> 6)"],
-     [[("z", "le", "4")], [("old", "le", "5")], [("older", "ge", "6")]]),
+    (["aa | bb (<< 2)"], [[("aa", "", ""), ("bb", "lt", "2")]]),
+    (["xx (= 1:2.0-1)", "yy (>> 3~rc1)"], [[("xx", "eq", "1:2.0-1")], [("yy", "gt", "3~rc1")]]),
+    (["zz (<= 4)"], [[("zz", "le", "4")]]),
     (["libc6:amd64 (>=2.36)"], [[("libc6:amd64", "ge", "2.36")]]),
 ])
 def test_debian_dependencies_parse_into_dpkg_checks(spec, expected):
     assert parse_deb_dependencies(spec) == expected
 
 
-@pytest.mark.parametrize("spec", ["", "nginx (~> 1)", "nginx (>= 1.18", "a b", "a | ", "(>= 1)"])
+def test_parsed_dependencies_are_new_lists_on_every_call():
+    first = parse_deb_dependencies(["nginx | apache2 (>= 2.4)"])
+    first[0].append(("junk", "", ""))
+    assert parse_deb_dependencies(["nginx | apache2 (>= 2.4)"]) == [
+        [("nginx", "", ""), ("apache2", "ge", "2.4")]]
+
+
+@pytest.mark.parametrize("spec", ["", "nginx (~> 1)", "nginx (>= 1.18", "a b", "a | ", "(>= 1)",
+                                  # dpkg's deprecated "<" and ">": refused, as the API does
+                                  "old (< 5)", "older (> 6)", "nginx, apache2", 5])
 def test_malformed_debian_dependency_is_a_validation_error(spec):
     with pytest.raises(ValidationError) as exc:
         parse_deb_dependencies([spec])
@@ -498,9 +507,15 @@ def test_hostile_url_checksum_or_package_fails_cleanly(tmp_path, api, field):
         assert text
         return "failed"
 
-    outcomes = _in_parallel(run, corpus())
+    hostile = corpus()
+    # No hostile string is a Debian relation: the renderer refuses them all (the API does too),
+    # so well-formed relations the sandbox host lacks carry the "fails cleanly" half there.
+    extra = ["no-such-package (>= 1:2.0~rc1+b1)", "absent-one | absent-two (<< 9)"]
+    outcomes = _in_parallel(run, hostile + (extra if field == "deb_dependencies" else []))
     assert not canaries(tmp_path)
     assert "failed" in outcomes
+    if field == "deb_dependencies":
+        assert outcomes == ["refused"] * len(hostile) + ["failed"] * len(extra)
 
 
 def test_prepare_context_base64_encodes_user_scripts(api):

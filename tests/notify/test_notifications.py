@@ -111,20 +111,6 @@ def test_stage_and_project_topics_hear_every_delivered_event(aws, api, ticker, o
     assert [m["id"] for m in stage() if m.get("project") == "web"] == expected
 
 
-@pytest.mark.parametrize("kind, delivered", [
-    ("rollout.halted", True), ("rollout.wave_started", True), ("host.failed", True),
-    ("host.message", True), ("build.failed", True), ("gate.waiting", True),
-    ("host.succeeded", False), ("rollout.waiting", False), ("build.started", False),
-])
-def test_only_events_worth_telling_are_queued(aws, kind, delivered):
-    import app  # noqa: F401 - wires the hook
-    from chalicelib import events
-    events.record("web", kind, "tester", {"version": "1.0.0"})
-    queued = [json.loads(m["Body"])["event"]["kind"]
-              for m in drain(boto_client("sqs"), aws["resources"]["NotifyQueue"])]
-    assert queued == ([kind] if delivered else [])
-
-
 def test_host_fabu_lines_become_events_and_deliveries(api, signed_client, ticker):
     from chalicelib.models import HostState, wave_key
     host = "web-1.example.com"
@@ -134,7 +120,7 @@ def test_host_fabu_lines_become_events_and_deliveries(api, signed_client, ticker
                   target_version="1.0.0", deploy_id="d-42", rollout_id="r-1").save()
         client = signed_client("arn:aws:iam::000000000000:user/fabu-hosts/" + host)
         output = "checking\n::fabu::warn disk almost full\n::fabu::error cache cold\nfine\n"
-        answer = client.post("/api/v1/%s/report" % host, {
+        answer = client.post(f"/api/v1/{host}/report", {
             "project": "web", "version": "1.0.0", "deploy_id": "d-42", "phase": "pre-deploy",
             "status": "ok", "exit_code": 0, "output": output})
         assert answer.status == 200, answer
@@ -143,4 +129,34 @@ def test_host_fabu_lines_become_events_and_deliveries(api, signed_client, ticker
     assert [(m["event"]["detail"]["level"], m["event"]["message"]) for m in messages] == [
         ("warn", "disk almost full"), ("error", "cache cold")]
     assert messages[0]["event"]["host"] == host and messages[0]["event"]["detail"]["deploy_id"] == "d-42"
-    assert messages[0]["text"].startswith(":warning: [web] %s says (warn): disk almost full" % host)
+    assert messages[0]["text"].startswith(f":warning: [web] {host} says (warn): disk almost full")
+
+
+EVENT = {"project": "web", "id": "2026-11-04T08:01:02.123456Z#1a2b3c4d", "kind": "host.failed",
+         "actor": "web-1", "host": "web-1", "message": "web-1 2.0.0: do-deploy failed",
+         "detail": {"version": "2.0.0", "output_tail": "x" * 600}, "at": "2026-11-04T08:01:02.123456Z"}
+
+
+def test_the_body_names_the_event_with_its_emoji_and_a_tail_of_the_output():
+    from chalicelib.notify import notifications
+    body = notifications.body_of(EVENT)
+    assert body["text"] == ":x: [web] web-1 2.0.0: do-deploy failed (by web-1)"
+    fields = {f["title"]: f for f in body["attachments"][0]["fields"]}
+    assert fields["output (tail)"] == {"title": "output (tail)", "value": "x" * 500, "short": False}
+    assert fields["version"]["value"] == "2.0.0" and body["event"] is EVENT
+    quiet = dict(EVENT, kind="project.created", actor=None, message=None, host=None, detail={})
+    assert notifications.body_of(quiet)["text"] == ":information_source: [web] project.created"
+    assert "host" not in {f["title"] for f in notifications.body_of(quiet)["attachments"][0]["fields"]}
+
+
+def test_the_after_gate_body_carries_the_summary_of_its_own_rollout_only():
+    from chalicelib.notify import notifications
+    event = dict(EVENT, kind="rollout.rolled_back", message="rollout of 2.0.0 rolled back",
+                 detail={"rollout_id": "r-1", "version": "2.0.0"})
+    body = notifications.after_body(event, {"id": "r-1", "state": "rolled_back"})
+    assert (body["kind"], body["outcome"], body["rollout_id"], body["version"]) == (
+        "gate.after", "rolled_back", "r-1", "2.0.0")
+    assert body["summary"] == {"id": "r-1", "state": "rolled_back"} and body["id"] == event["id"]
+    assert body["text"].startswith(":rewind: [web] rollout of 2.0.0 rolled back")
+    assert notifications.after_body(event, {"id": "r-2"})["summary"] is None  # a newer rollout
+    assert notifications.after_body(event, None)["summary"] is None

@@ -117,22 +117,6 @@ def test_every_change_is_an_event_with_the_callers_arn(api):
     assert all(e["actor"].endswith(":user/fabu-admin") for e in items if e["kind"].startswith("project."))
 
 
-def test_scheduled_update_is_stored_as_pending_until_applied(api):
-    from chalicelib.projects import service as projects
-    api.post("/api/v1/project", base_project())
-    response = api.put("/api/v1/project/web", {"version": "2.0.0", "apply_at": "2099-01-01T00:00:00Z"})
-    assert response.status == 200
-    shown = api.get("/api/v1/project/web").json
-    assert shown["version"] == "1.0.0"
-    assert shown["pending"]["changes"] == {"version": "2.0.0"}
-    assert shown["pending"]["apply_at"] == "2099-01-01T00:00:00Z"
-    import datetime
-    applied = projects.apply_due_updates(datetime.datetime(2099, 1, 1, 0, 1, tzinfo=datetime.timezone.utc))
-    assert [p["id"] for p in applied] == ["web"]
-    shown = api.get("/api/v1/project/web").json
-    assert shown["version"] == "2.0.0" and shown["pending"] is None
-
-
 def test_dependency_on_unknown_project_and_cycles_are_refused(api):
     assert api.post("/api/v1/project", base_project(name="a")).status == 201
     unknown = api.post("/api/v1/project", base_project(name="b", depends_on=[{"project": "zz", "version": ">=1"}]))
@@ -141,32 +125,6 @@ def test_dependency_on_unknown_project_and_cycles_are_refused(api):
     cycle = api.put("/api/v1/project/a", {"depends_on": [{"project": "b", "version": ">=1"}]})
     assert cycle.status == 400
     assert cycle.json["fields"]["depends_on"] == "dependency cycle: a -> b -> a"
-
-
-def test_webhook_secrets_are_never_shown_and_survive_a_round_trip(api):
-    hook = {"url": "https://hooks.example.com/fabu", "secret": "s3cr3t-value"}
-    created = api.post("/api/v1/project", base_project(notify={"webhooks": [hook]}))
-    assert created.status == 201
-    assert "s3cr3t-value" not in created.body.decode()
-    shown = api.get("/api/v1/project/web").json["notify"]["webhooks"][0]
-    assert shown == {"url": "https://hooks.example.com/fabu", "secret": "********"}
-    assert api.put("/api/v1/project/web", {"notify": {"webhooks": [shown]}}).status == 200
-    from chalicelib.models import Project
-    assert Project.get("web").spec["notify"]["webhooks"][0]["secret"] == "s3cr3t-value"
-    moved = api.put("/api/v1/project/web", {"notify": {"webhooks": [
-        {"url": "https://other.example.com/x", "secret": "********"}]}})
-    assert moved.status == 400
-
-
-def test_a_webhook_needs_a_secret_when_the_stage_has_none(api, monkeypatch):
-    from chalicelib.projects import validation
-    from chalicelib.errors import ValidationError
-    monkeypatch.delenv("FABU_WEBHOOK_SECRET", raising=False)
-    with pytest.raises(ValidationError) as caught:
-        validation.validate_project(base_project(notify={"webhooks": ["https://h.example.com/x"]}))
-    assert "notify.webhooks[0].secret" in caught.value.fields
-    ok = base_project(notify={"webhooks": [{"url": "https://h.example.com/x", "secret": "ssm:/fabu/hook"}]})
-    assert validation.validate_project(ok)["notify"]["webhooks"][0]["secret"] == "ssm:/fabu/hook"
 
 
 def test_delete_during_a_rollout_needs_force_and_removes_the_host_states(api):
@@ -184,3 +142,21 @@ def test_delete_during_a_rollout_needs_force_and_removes_the_host_states(api):
     assert deleted.status == 200 and deleted.json["hosts_removed"] == 30
     assert list(HostState.project_index.query("web")) == []
     assert api.get("/api/v1/project/web").status == 404
+
+
+@pytest.mark.parametrize("header", ['"1"', 'W/"1"', "1", "*", ""])
+def test_if_match_takes_our_etag_in_every_spelling(api, header):
+    api.post("/api/v1/project", base_project())
+    response = api.put("/api/v1/project/web", {"version": "1.1.0"}, headers={"If-Match": header})
+    assert response.status == 200, response
+    assert response.headers["etag"] == '"2"'
+
+
+def test_an_if_match_that_is_not_our_etag_is_400_naming_the_header(api):
+    api.post("/api/v1/project", base_project())
+    response = api.delete("/api/v1/project/web", headers={"If-Match": '"abc"'})
+    assert response.status == 400
+    assert response.json["fields"] == {"If-Match": "is not an ETag this API issued"}
+    stale = api.delete("/api/v1/project/web", headers={"If-Match": '"7"'})
+    assert stale.status == 409 and "reload before deleting" in stale.json["error"]
+    assert api.get("/api/v1/project/web").status == 200

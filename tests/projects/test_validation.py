@@ -1,8 +1,14 @@
-"""Project validation: each bad input is a 400 naming its field, through the real route."""
+"""Project validation as a whole: each bad input is a 400 naming its field, through the real route.
+
+The section validators have their own unit tests (``test_fields``, ``test_rollout_fields``,
+``test_hooks``, ``test_checks``).
+"""
+import copy
+
 import pytest
 
-from chalicelib.projects import validation
 from chalicelib.errors import ValidationError
+from chalicelib.projects import validation
 from tests.conftest import base_project
 
 LONG = "x" * 300
@@ -22,6 +28,7 @@ BAD_INPUTS = [
     ("version-backtick", {"version": "`id`"}, "version"),
     ("version-number", {"version": 1.0}, "version"),
     ("version-too-long", {"version": "1" * 200}, "version"),
+    ("version-underscore", {"version": "1.0_beta"}, "version"),
     ("unknown-field", {"colour": "red"}, "colour"),
     ("source-bad-type", {"source": {"type": "cvs", "url": "https://x.example.com/r"}}, "source.type"),
     ("source-no-url", {"source": {"type": "git"}}, "source.url"),
@@ -117,26 +124,6 @@ def test_all_problems_are_reported_at_once():
     assert set(caught.value.fields) == {"name", "version", "hosts[0]"}
 
 
-def test_webhooks_must_be_https_outside_the_local_stage():
-    body = base_project(notify={"webhooks": ["http://hooks.example.com/x"]})
-    with pytest.raises(ValidationError) as caught:
-        validation.validate_project(body, local=False)
-    assert "notify.webhooks[0].url" in caught.value.fields
-    assert validation.validate_project(body, local=True)["notify"]["webhooks"] == [
-        {"url": "http://hooks.example.com/x"}]
-
-
-@pytest.mark.parametrize("dep,parsed", [
-    ("nginx", [{"name": "nginx"}]),
-    ("nginx (>= 1.18)", [{"name": "nginx", "op": ">=", "version": "1.18"}]),
-    ("libssl3 (<< 3.1~rc1) | libssl1.1", [{"name": "libssl3", "op": "<<", "version": "3.1~rc1"},
-                                         {"name": "libssl1.1"}]),
-    ("python3:any (= 1:3.11.2-1)", [{"name": "python3:any", "op": "=", "version": "1:3.11.2-1"}]),
-])
-def test_debian_dependency_syntax(dep, parsed):
-    assert validation.parse_deb_dependency(dep) == parsed
-
-
 def test_good_body_gets_rollout_defaults():
     clean = validation.validate_project(base_project(rollout={"waves": [1, "50%", "100%"]}))
     assert clean["rollout"]["waves"] == [1, "50%", "100%"]
@@ -158,3 +145,54 @@ def test_update_cannot_rename_or_move_canaries_off_the_host_list(api):
 ])
 def test_malformed_bodies_are_400_not_500(api, raw, status):
     assert api.post("/api/v1/project", raw).status == status
+
+
+def test_a_debian_version_with_an_underscore_is_refused_naming_version():
+    with pytest.raises(ValidationError) as caught:
+        validation.validate_project(base_project(version="1.0_rc1"))
+    assert caught.value.fields == {
+        "version": "must be a version such as 1.4.2 or 2.0~rc1 (letters, digits, . + ~ : -)"}
+
+
+def test_the_summary_names_the_first_problem_and_counts_the_rest():
+    with pytest.raises(ValidationError) as caught:
+        validation.validate_project({"name": "Bad", "version": "a b", "hosts": ["project"]})
+    assert caught.value.message.startswith("invalid project: name must be a slug")
+    assert caught.value.message.endswith("(and 2 more)")
+
+
+def test_a_create_fills_every_default_and_keeps_given_rollout_settings():
+    clean = validation.validate_project(base_project(rollout={"bake_seconds": 60}))
+    assert clean["rollout"]["bake_seconds"] == 60
+    assert clean["rollout"]["waves"] == ["100%"] and clean["rollout"]["max_failures"] == 0
+    assert (clean["source"], clean["ci_server"], clean["deploy_at"]) == (None, None, None)
+    assert (clean["deb_dependencies"], clean["scripts"], clean["notify"], clean["gates"]) == (
+        [], {"start": "echo start", "stop": "echo stop"}, {}, {})
+
+
+def test_an_update_gets_no_defaults_and_drops_id_and_apply_at():
+    clean = validation.validate_project({"id": "web", "version": "2.0",
+                                         "apply_at": "2030-01-01T00:00:00Z"}, partial=True)
+    assert clean == {"version": "2.0"}
+
+
+def test_the_body_is_left_as_it_was_and_defaults_are_never_shared():
+    body = base_project(notify={"webhooks": ["https://h.example.com/x"]}, gates={"after": "https://g.example.com/"})
+    before = copy.deepcopy(body)
+    first = validation.validate_project(body, local=True)
+    assert body == before
+    assert first["gates"] == {"after": {"url": "https://g.example.com/"}}
+    first["rollout"]["canary_hosts"].append("web-1.example.com")
+    first["rollout"]["waves"].insert(0, 1)
+    second = validation.validate_project(base_project())
+    assert second["rollout"]["canary_hosts"] == [] and second["rollout"]["waves"] == ["100%"]
+
+
+def test_merged_settings_are_checked_across_fields():
+    with pytest.raises(ValidationError) as caught:
+        validation.validate_merged({"hosts": [f"h{i}.example.com" for i in range(20)], "rollout": {
+            "waves": [5, "10%", "100%"], "canary_hosts": ["b.example.com"]}})
+    assert caught.value.fields == {
+        "rollout.waves[1]": "reaches fewer hosts (2) than the wave before it (5)",
+        "rollout.canary_hosts[0]": "is not one of the project's hosts"}
+    validation.validate_merged({"hosts": ["a.example.com"], "rollout": {"canary_hosts": ["a.example.com"]}})

@@ -44,11 +44,11 @@ def test_a_gate_that_says_no_then_yes_releases_the_wave(rollout_between_waves):
     from chalicelib.rollout import gates
     with Receiver(SECRET, plan=[403]) as receiver:
         load = rollout_between_waves(_gate(receiver))
-        first = gates.check_before_wave("web", None, load(), 1, T0)
+        first = gates.check_before_wave(load(), 1, T0)
         assert not first.ok and not first.pause
         assert "waiting for approval gate http://127.0.0.1" in first.reason
         assert load().reason == first.reason  # what the project view shows meanwhile
-        ok, reason = gates.check_before_wave("web", None, load(), 1, _later(60))
+        ok, reason = gates.check_before_wave(load(), 1, _later(60))
     assert ok and "HTTP 200" in reason
     assert load().gate is None
     bodies = [r["body"] for r in receiver.requests]
@@ -62,9 +62,9 @@ def test_a_gate_that_keeps_refusing_pauses_the_rollout_at_its_deadline(api, roll
     from chalicelib.rollout import gates
     with Receiver(SECRET, default=403) as receiver:
         load = rollout_between_waves(_gate(receiver, deadline_seconds=120))
-        assert not gates.check_before_wave("web", None, load(), 1, T0).pause
-        assert not gates.check_before_wave("web", None, load(), 1, _later(60)).pause
-        verdict = gates.check_before_wave("web", None, load(), 1, _later(120))
+        assert not gates.check_before_wave(load(), 1, T0).pause
+        assert not gates.check_before_wave(load(), 1, _later(60)).pause
+        verdict = gates.check_before_wave(load(), 1, _later(120))
         assert not verdict.ok and verdict.pause
         assert gates.hold(load(), verdict) == "paused"
         paused = load()
@@ -75,7 +75,7 @@ def test_a_gate_that_keeps_refusing_pauses_the_rollout_at_its_deadline(api, roll
         assert _kinds()[-2:] == ["gate.expired", "rollout.paused"]
         # An operator's resume starts a fresh wait rather than pausing again at once.
         assert api.post("/api/v1/project/web/resume").status == 200
-        again = gates.check_before_wave("web", None, load(), 1, _later(600))
+        again = gates.check_before_wave(load(), 1, _later(600))
     assert not again.ok and not again.pause and "until 2026-11-05T09:12:00Z" in again.reason
 
 
@@ -84,7 +84,7 @@ def test_a_gate_that_does_not_answer_in_time_counts_as_no(rollout_between_waves)
     from chalicelib.rollout import gates
     with Receiver(SECRET, plan=["timeout"], hang_seconds=2) as receiver:
         load = rollout_between_waves(_gate(receiver))
-        verdict = gates.check_before_wave("web", None, load(), 1, T0)
+        verdict = gates.check_before_wave(load(), 1, T0)
     assert not verdict.ok and not verdict.pause
     waiting = [e for e in events.page("web", limit=5)[0] if e["kind"] == "gate.waiting"][0]
     assert "timed out" in waiting["detail"]["answer"]
@@ -94,7 +94,7 @@ def test_without_a_gate_a_wave_goes_at_once_with_no_request_and_no_write(rollout
     from chalicelib.rollout import gates
     load = rollout_between_waves({})
     before = load()
-    assert gates.check_before_wave("web", None, before, 1, T0) == (True, None)
+    assert gates.check_before_wave(before, 1, T0) == (True, None)
     assert load().seq == before.seq
 
 
@@ -119,10 +119,10 @@ def test_a_pause_and_resume_while_waiting_starts_a_new_wait(api, rollout_between
     from chalicelib.rollout import gates
     with Receiver(SECRET, default=403) as receiver:
         load = rollout_between_waves(_gate(receiver, deadline_seconds=120))
-        assert not gates.check_before_wave("web", None, load(), 1, T0).pause
+        assert not gates.check_before_wave(load(), 1, T0).pause
         assert api.post("/api/v1/project/web/pause").status == 200
         assert api.post("/api/v1/project/web/resume").status == 200
-        verdict = gates.check_before_wave("web", None, load(), 1, _later(300))
+        verdict = gates.check_before_wave(load(), 1, _later(300))
     assert not verdict.ok and not verdict.pause  # the old deadline (09:02) no longer applies
     assert "until 2026-11-05T09:07:00Z" in verdict.reason
 

@@ -9,10 +9,10 @@ import pytest
 
 from tests.support.sandbox import SandboxHost, project_body, project_view, stored_release
 
-HOSTS = ["e2e-%d.example.com" % i for i in range(5)]
+HOSTS = [f"e2e-{i}.example.com" for i in range(5)]
 FAIL_MARKER = "fail-check"
 # cwd is the release dir, $FABU_ROOT/<project>/releases/<version>: the marker sits in FABU_ROOT.
-CHECK = 'test ! -e "$FABU_RELEASE_DIR/../../../%s" || { echo "check failed" >&2; exit 4; }' % FAIL_MARKER
+CHECK = f'test ! -e "$FABU_RELEASE_DIR/../../../{FAIL_MARKER}" || {{ echo "check failed" >&2; exit 4; }}'
 
 
 @pytest.fixture

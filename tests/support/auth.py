@@ -1,7 +1,8 @@
 """Shared pieces of the auth tests: a served app with local SigV4 on, keys, and a signer.
 
-The app under test is built by :data:`APP_FACTORY`; pointing it at the real ``app.py`` is the
-one-line change the auth tests need once the real routes exist.
+The app under test (``build_test_app``) is a tiny app shaped like fabu's API, so the auth tests
+check the auth modules alone; the real ``app.py`` goes through the same middleware in the rest of
+the suite (the signed clients of ``tests/conftest.py``).
 """
 
 import datetime
@@ -77,9 +78,6 @@ def build_test_app() -> Chalice:
     return app
 
 
-APP_FACTORY = build_test_app
-
-
 @dataclass
 class AuthServer:
     """A running local server plus the keys it accepts."""
@@ -101,7 +99,7 @@ def _mint_keys(path: str) -> dict[str, Principal]:
 
 @contextmanager
 def serve_local(tmp_dir: str) -> Iterator[AuthServer]:
-    """Serve APP_FACTORY() on a free 127.0.0.1 port with local SigV4 on, for the block."""
+    """Serve ``build_test_app()`` on a free 127.0.0.1 port with local SigV4 on, for the block."""
     principals_path = os.path.join(tmp_dir, "principals.json")
     env = {
         "FABU_LOCAL_SIGV4": "1",
@@ -112,7 +110,7 @@ def serve_local(tmp_dir: str) -> Iterator[AuthServer]:
     with mock.patch.dict(os.environ, env):
         keys = _mint_keys(principals_path)
         config = Config.create(chalice_stage="local", app_name="fabu-auth-test")
-        server = LocalDevServer(APP_FACTORY(), config, "127.0.0.1", 0)
+        server = LocalDevServer(build_test_app(), config, "127.0.0.1", 0)
         thread = threading.Thread(target=server.server.serve_forever, daemon=True)
         thread.start()
         try:

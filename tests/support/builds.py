@@ -2,17 +2,22 @@
 import contextlib
 import functools
 import http.server
+import io
 import os
 import socket
+import tarfile
 import threading
+import zipfile
 from pathlib import Path
+from types import ModuleType
+from typing import Iterator
 
 import pytest
 
 from chalicelib import aws as chalice_aws
 
 
-def free_port():
+def free_port() -> int:
     """A localhost port nothing listens on (bound then released)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -20,7 +25,7 @@ def free_port():
 
 
 @pytest.fixture
-def aws_env(aws):
+def aws_env(aws: dict) -> Iterator[ModuleType]:
     """The suite's moto server with the stack of infra/resources.json, data wiped."""
     yield chalice_aws
 
@@ -60,8 +65,39 @@ def make_git_repo(root: Path) -> Path:
     return repo_path
 
 
+def archive_site(root: Path) -> Path:
+    """``root/site`` with a plain file, a tarball and a zip, and archives that try to escape.
+
+    app.jar; app-1.0.tar.gz (one top directory app-1.0/ with README and bin/start); app.zip
+    (a.txt, dir/b.txt); evil.tgz (../../escape.txt); evil-link.tgz (a link to /etc/passwd);
+    evil.zip (../escape.txt).
+    """
+    site = root / "site"
+    site.mkdir()
+    (site / "app.jar").write_bytes(b"jar bytes")
+    with tarfile.open(site / "app-1.0.tar.gz", "w:gz") as tar:
+        for name, data in (("app-1.0/README", b"readme\n"), ("app-1.0/bin/start", b"#!/bin/sh\n")):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+    with zipfile.ZipFile(site / "app.zip", "w") as zf:
+        zf.writestr("a.txt", "a\n")
+        zf.writestr("dir/b.txt", "b\n")
+    with tarfile.open(site / "evil.tgz", "w:gz") as tar:
+        info = tarfile.TarInfo("../../escape.txt")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"evil"))
+    with tarfile.open(site / "evil-link.tgz", "w:gz") as tar:
+        info = tarfile.TarInfo("passwd")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(info)
+    with zipfile.ZipFile(site / "evil.zip", "w") as zf:
+        zf.writestr("../escape.txt", "evil")
+    return site
+
+
 @contextlib.contextmanager
-def http_server(directory: Path, auth=None):
+def http_server(directory: Path, auth: tuple[str, str] | None = None) -> Iterator[str]:
     """Serve `directory` on 127.0.0.1; with auth=(user, password) require HTTP basic auth."""
     import base64
     expected = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode() if auth else None
@@ -90,7 +126,7 @@ def http_server(directory: Path, auth=None):
 
 
 @contextlib.contextmanager
-def ftp_server(directory: Path, user="deploy", password="s3cret"):
+def ftp_server(directory: Path, user: str = "deploy", password: str = "s3cret") -> Iterator[str]:
     """pyftpdlib on 127.0.0.1 serving `directory` to one user."""
     from pyftpdlib.authorizers import DummyAuthorizer
     from pyftpdlib.handlers import FTPHandler
@@ -109,7 +145,7 @@ def ftp_server(directory: Path, user="deploy", password="s3cret"):
         thread.join(timeout=5)
 
 
-def tree_listing(root: Path):
+def tree_listing(root: Path) -> dict[str, bytes | str]:
     """{relative path: content or '-> target' or '/'} of a directory, for comparisons."""
     out = {}
     for path in sorted(root.rglob("*")):

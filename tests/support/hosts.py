@@ -4,7 +4,8 @@
 (poll, deploy script, report), serves release tarballs at "presigned" URLs and answers like EC2's
 instance metadata service. It checks no signature (curl's ``--aws-sigv4`` signs for any key); it
 records every request so tests can assert what a host sent. ``HostSandbox`` is one host: its own
-``FABU_ROOT`` under a temp dir and ``dpkg-query``/``dpkg`` shims first on ``PATH``.
+``FABU_ROOT`` under a temp dir and ``dpkg-query``/``dpkg`` shims first on ``PATH``. The last
+section saves what the host routes read (``HostState`` items, ``ready`` releases) in moto.
 """
 import hashlib
 import io
@@ -310,7 +311,35 @@ def rollback_item(project, version, *, reason="asked by the server", deploy_id=N
     return item
 
 
-def shellcheck(text):
-    """Run the repo's shellcheck on bash ``text``; returns the CompletedProcess."""
-    return subprocess.run([str(SHELLCHECK), "-s", "bash", "-"], input=text, capture_output=True,
-                          text=True)
+def shellcheck(text, *options):
+    """Run the repo's shellcheck (with ``options``) on bash ``text``; returns the CompletedProcess."""
+    return subprocess.run([str(SHELLCHECK), "-s", "bash", *options, "-"], input=text,
+                          capture_output=True, text=True)
+
+
+# --- the host routes' data in the stage's tables (moto) -----------------------------------------
+
+HOST = "web-1.example.com"
+HOST_ARN = f"arn:aws:iam::000000000000:user/fabu-hosts/{HOST}"
+
+
+def stored_item(host, project, status, **fields):
+    """Save the ``HostState`` item of ``host`` in ``project`` (what the rollout engine leaves)."""
+    from chalicelib.models import HostState, wave_key
+    item = HostState(host, project, wave=0, status=status, wave_key=wave_key(0, status, host),
+                     **fields)
+    item.save()
+    return item
+
+
+def released_item(host, project, version, status="pending", deploy_id="d-1", **fields):
+    """A deploy of ``version`` released to ``host`` (``pending`` unless told otherwise)."""
+    return stored_item(host, project, status, target_version=version, deploy_id=deploy_id,
+                       rollout_id="r-1", **fields)
+
+
+def ready_release(project, version, body=b"tarball"):
+    """A ``ready`` Release item (its tarball need not exist: the script only gets a URL)."""
+    from chalicelib.models import Release
+    Release(project, version, state="ready", s3_key=f"releases/{project}/{version}.tgz",
+            sha256=hashlib.sha256(body).hexdigest(), size=len(body)).save()

@@ -1,9 +1,10 @@
 """Helpers of the notification, gate and report tests: a webhook receiver, SNS observers, and a
 runner of the notify queue's handler (the ticker ``make run`` uses).
 
-``Receiver`` is a stdlib http.server on 127.0.0.1. It checks every request's ``X-Fabu-Signature`` against its secret, and answers from a script of
-behaviours — ``500``, ``403``, ``"timeout"`` (hang longer than the sender waits), then 200s — so
-tests can make it fail on purpose. ``accepted`` holds the bodies it answered 2xx, in order.
+``Receiver`` is a stdlib http.server on 127.0.0.1. It checks every request's ``X-Fabu-Signature``
+against its secret, and answers from a script of behaviours — ``500``, ``403``, ``"timeout"``
+(hang longer than the sender waits), a 3xx (to ``location``), then 200s — so tests can make it
+fail on purpose. ``accepted`` holds the bodies it answered 2xx, in order.
 """
 import hashlib
 import hmac
@@ -63,8 +64,11 @@ def stage_topic():
 
 
 class Receiver:
-    def __init__(self, secret, plan=(), default=200, hang_seconds=2.5):
+    """A webhook endpoint answering ``plan`` (then ``default``); see the module docstring."""
+
+    def __init__(self, secret, plan=(), default=200, hang_seconds=2.5, location=None):
         self.secret = secret
+        self.location = location  # the Location header of 3xx answers
         self.plan = list(plan)
         self.default = default
         self.hang_seconds = hang_seconds
@@ -77,7 +81,7 @@ class Receiver:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d/hook" % self._server.server_address[1]
+        return f"http://127.0.0.1:{self._server.server_address[1]}/hook"
 
     def __enter__(self):
         self._thread.start()
@@ -122,6 +126,8 @@ class Receiver:
                         receiver.accepted.append(body)
                 try:
                     self.send_response(status)
+                    if 300 <= status < 400 and receiver.location:
+                        self.send_header("Location", receiver.location)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                 except OSError:

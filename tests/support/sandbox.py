@@ -31,7 +31,7 @@ class SandboxHost(HostSandbox):
         super().__init__(base, _LiveApi(live.url), host, packages)
         self.key, self.secret = live.add_host(host)
         self.agent_env = self.base / "agent.env"
-        self.agent_env.write_text("".join("%s=%s\n" % item for item in {
+        self.agent_env.write_text("".join(f"{name}={value}\n" for name, value in {
             "FABU_API_URL": live.url, "FABU_REGION": REGION, "FABU_HOST": host,
             "FABU_ROOT": str(self.root), "FABU_SPLAY": "0",
             "AWS_ACCESS_KEY_ID": self.key, "AWS_SECRET_ACCESS_KEY": self.secret}.items()))
@@ -70,18 +70,18 @@ def project_body(name, version, hosts, **overrides):
 
 
 def release_files(project, version):
-    return {"app.txt": "%s %s\n" % (project, version), "bin/run.sh": "#!/bin/sh\necho run\n"}
+    return {"app.txt": f"{project} {version}\n", "bin/run.sh": "#!/bin/sh\necho run\n"}
 
 
 def ci_upload(live, project, version, files=None):
     """The CI path a user's pipeline takes; returns the tarball's (bytes, sha256)."""
     body, sha256 = make_tarball(files or release_files(project, version))
-    asked = live.request("POST", "/api/v1/project/%s/artifact" % project,
+    asked = live.request("POST", f"/api/v1/project/{project}/artifact",
                          {"version": version, "sha256": sha256})
     assert asked.status_code == 201, asked.text
     put = requests.put(asked.json()["upload_url"], data=body, timeout=30)
     assert put.status_code == 200, put.text
-    done = live.request("POST", "/api/v1/project/%s/artifact/complete" % project, {"version": version})
+    done = live.request("POST", f"/api/v1/project/{project}/artifact/complete", {"version": version})
     assert done.status_code == 200 and done.json()["state"] == "ready", done.text
     return body, sha256
 
@@ -110,13 +110,13 @@ def stored_reports(deploy_id):
 
 def events_of(live, project):
     """Event kinds of a project, oldest first, as ``GET /api/v1/project/{id}/events`` lists them."""
-    response = live.request("GET", "/api/v1/project/%s/events?limit=200&order=asc" % project)
+    response = live.request("GET", f"/api/v1/project/{project}/events?limit=200&order=asc")
     assert response.status_code == 200, response.text
     return [event["kind"] for event in response.json()["events"]]
 
 
 def project_view(live, project):
-    response = live.request("GET", "/api/v1/project/%s" % project)
+    response = live.request("GET", f"/api/v1/project/{project}")
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -133,5 +133,5 @@ def wait_for(predicate, timeout=20, what="condition"):
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for %s" % what)
+            raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)

@@ -16,6 +16,8 @@ import subprocess
 import pytest
 import requests
 
+from chalicelib.states import (DeployKind, HostStatus, Phase, ReleaseState, ReportStatus,
+                               RolloutState)
 from tests.conftest import ADMIN_KEY, ADMIN_SECRET, ROOT, base_project
 
 CHROMIUM = "/usr/bin/chromium"
@@ -24,7 +26,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 ARTIFACTS = os.path.join(ROOT, "tests", "artifacts")
 WEB = os.path.join(ROOT, "web")
 WAIT_MS = 15000
-PHASES = ("pre-deploy", "do-deploy", "post-deploy")
+PHASES = (Phase.PRE_DEPLOY, Phase.DO_DEPLOY, Phase.POST_DEPLOY)
 
 
 def _need(condition, message):
@@ -47,8 +49,8 @@ def site():
 
 @pytest.fixture(scope="module")
 def browser(site):
-    _need(os.path.exists(CHROMIUM), "Debian's chromium is not installed at %s "
-          "(apt-get install chromium): browser tests skipped" % CHROMIUM)
+    _need(os.path.exists(CHROMIUM), f"Debian's chromium is not installed at {CHROMIUM} "
+          "(apt-get install chromium): browser tests skipped")
     from playwright.sync_api import sync_playwright
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
@@ -61,7 +63,7 @@ def console(live, site):
     """The console published to the suite's emulator, pointed at the live API (1 s refresh)."""
     from infra import publish_ui
     url = publish_ui.publish(live.endpoint, live.url, refresh_seconds=1)
-    assert url == "%s/fabu-local-ui/index.html" % live.endpoint
+    assert url == f"{live.endpoint}/fabu-local-ui/index.html"
     return url
 
 
@@ -107,7 +109,7 @@ def _expect():
 def _ready_release(project, version, body=b"tarball"):
     """Test setup at the storage boundary: the build worker would have produced this."""
     from chalicelib.models import Release
-    Release(project, version, state="ready", s3_key="releases/%s/%s.tgz" % (project, version),
+    Release(project, version, state=ReleaseState.READY, s3_key=f"releases/{project}/{version}.tgz",
             sha256=hashlib.sha256(body).hexdigest(), size=len(body)).save()
 
 
@@ -127,18 +129,18 @@ class _Host:
         assert polled.status_code in (200, 204), polled.text
         if polled.status_code == 204:
             return []
-        script = self._call("GET", "/api/v1/%s/deploy" % self.name)
+        script = self._call("GET", f"/api/v1/{self.name}/deploy")
         assert script.status_code == 200, script.text
         done = []
         for item in polled.json()["pending"]:
             if item["deploy_id"] not in script.text:
                 continue
-            phases = ("rollback",) if item["kind"] == "rollback" else PHASES
+            phases = (Phase.ROLLBACK,) if item["kind"] == DeployKind.ROLLBACK else PHASES
             for phase in phases:
-                report = self._call("POST", "/api/v1/%s/report" % self.name, {
+                report = self._call("POST", f"/api/v1/{self.name}/report", {
                     "project": item["project"], "version": item["version"],
-                    "deploy_id": item["deploy_id"], "phase": phase, "status": "ok",
-                    "exit_code": 0, "output": "%s of %s on %s: ok" % (phase, item["version"], self.name),
+                    "deploy_id": item["deploy_id"], "phase": phase, "status": ReportStatus.OK,
+                    "exit_code": 0, "output": f"{phase} of {item['version']} on {self.name}: ok",
                     "running_version": item["version"]})
                 assert report.status_code == 200, report.text
             done.append(item)
@@ -277,37 +279,41 @@ def test_a_rollout_advances_on_screen_while_hosts_report_with_promote_pause_resu
     hosts = {name: _Host(live, name) for name in names}
     canary = next(n for n in names if _wave_of(live, n) == 0)
     page.goto(page.url.split("#")[0] + "#project/web")
-    expect(page.locator(".rollout h2 .badge")).to_have_text("running")
+    badge = page.locator(".rollout h2 .badge")
+    expect(badge).to_have_text(RolloutState.RUNNING)
+    expect(badge).to_have_class(re.compile(r"\bbusy\b"))      # blue: js/status.js BADGE_TONES
     expect(page.locator(".wave[data-wave='0'] .progress-label")).to_have_text("0/1 · 1 busy")
     others = [n for n in names if n != canary]
-    renders = {n: page.locator("tr[data-host='%s']" % n).get_attribute("data-renders") for n in others}
+    renders = {n: page.locator(f"tr[data-host='{n}']").get_attribute("data-renders") for n in others}
 
     assert [i["project"] for i in hosts[canary].run_cron()] == ["web"]
     live.tick()
-    canary_row = page.locator("tr[data-host='%s']" % canary)
-    expect(canary_row).to_contain_text("succeeded")
+    canary_row = page.locator(f"tr[data-host='{canary}']")
+    expect(canary_row).to_contain_text(HostStatus.SUCCEEDED)
     expect(page.locator(".wave[data-wave='0'] .progress-label")).to_have_text("1/1")
     expect(page.locator(".wave.overall [role=progressbar]")).to_have_attribute("aria-valuenow", "33")
     # the refresh redrew the canary's row only
-    assert {n: page.locator("tr[data-host='%s']" % n).get_attribute("data-renders")
+    assert {n: page.locator(f"tr[data-host='{n}']").get_attribute("data-renders")
             for n in others} == renders
     canary_row.get_by_role("button", name="Output").click()
-    expect(page.locator(".host-report")).to_contain_text("do-deploy of 1.0.0 on %s: ok" % canary)
+    expect(page.locator(".host-report")).to_contain_text(f"do-deploy of 1.0.0 on {canary}: ok")
     _shot(page, "project-rollout-wave1")
 
     _confirm(page, "Promote")
     expect(page.locator(".wave[data-wave='1'] .progress-label")).to_contain_text("2 busy")
     _confirm(page, "Pause")
-    expect(page.locator(".rollout h2 .badge")).to_have_text("paused")
+    expect(badge).to_have_text(RolloutState.PAUSED)
+    expect(badge).to_have_class(re.compile(r"\bheld\b"))
     expect(page.get_by_role("button", name="Resume")).to_be_enabled()
     _shot(page, "project-paused")
     _confirm(page, "Resume")
-    expect(page.locator(".rollout h2 .badge")).to_have_text("running")
+    expect(page.locator(".rollout h2 .badge")).to_have_text(RolloutState.RUNNING)
 
     for name in others:
         hosts[name].run_cron()
     live.tick()
-    expect(page.locator(".rollout h2 .badge")).to_have_text("succeeded")
+    expect(badge).to_have_text(RolloutState.SUCCEEDED)
+    expect(badge).to_have_class(re.compile(r"\bgood\b"))
     expect(page.locator(".wave.overall .progress-label")).to_have_text("3/3")
     expect(page.locator(".timeline")).to_contain_text("rollout.paused")
     _shot(page, "project-succeeded")
@@ -325,7 +331,7 @@ def test_roll_back_from_the_console_after_confirmation(page, live):
     for host in hosts:
         host.run_cron()
     live.tick()
-    assert _rollout(live)["state"] == "succeeded"
+    assert _rollout(live)["state"] == RolloutState.SUCCEEDED
     assert live.request("PUT", "/api/v1/project/web", {"version": "2.0.0"}).status_code == 200
     _ready_release("web", "2.0.0")
     live.tick()
@@ -337,9 +343,9 @@ def test_roll_back_from_the_console_after_confirmation(page, live):
     dialog = page.locator("dialog#confirm")
     expect(dialog).to_contain_text("back to 1.0.0")
     dialog.get_by_role("button", name="Cancel").click()
-    assert _rollout(live)["state"] != "rolling_back"          # cancelled: nothing sent
+    assert _rollout(live)["state"] != RolloutState.ROLLING_BACK   # cancelled: nothing sent
     _confirm(page, "Roll back")
-    expect(page.locator(".rollout h2 .badge")).to_have_text("rolling_back")
+    expect(page.locator(".rollout h2 .badge")).to_have_text(RolloutState.ROLLING_BACK)
     assert _rollout(live)["rollback_to"] == "1.0.0"
     expect(page.get_by_role("button", name="Roll back", exact=True)).to_be_disabled()
     _shot(page, "project-rolling-back")
@@ -351,7 +357,7 @@ def test_a_refused_control_is_explained(page, live):
     _ready_release("web", "1.0.0")
     live.tick()
     page.goto(page.url.split("#")[0] + "#project/web")
-    expect(page.locator(".rollout h2 .badge")).to_have_text("running")
+    expect(page.locator(".rollout h2 .badge")).to_have_text(RolloutState.RUNNING)
     _confirm(page, "Promote")          # a one-wave rollout has no next wave: the API says 409
     expect(page.locator(".control-result")).to_contain_text("refused to promote")
     expect(page.locator(".control-result")).to_contain_text("last wave")
@@ -386,7 +392,7 @@ def test_reports_page_draws_its_charts(page, live):
     expect(row).to_contain_text("web")
     expect(row.locator("td").nth(1)).to_have_text("100 %")
     expect(page.locator(".load-error")).to_be_hidden()
-    expect(page.locator(".generated")).to_contain_text("Report of %s" % today.isoformat())
+    expect(page.locator(".generated")).to_contain_text(f"Report of {today.isoformat()}")
     _shot(page, "reports")
 
 

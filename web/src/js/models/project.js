@@ -1,21 +1,17 @@
 // A project as the API returns it: the operator's settings plus the server's read-only view
 // (rollout summary, per-host view, release, releases). Controls are calls on the model.
+import { NO_ROLLOUT, PROGRESS } from '../status.js';
 import { apiRequest } from '../sync.js';
 
 // Fields the server computes: never sent back on a save.
 const READ_ONLY = ['id', 'rev', 'etag', 'created_at', 'created_by', 'updated_at', 'updated_by',
   'pending', 'release', 'releases', 'rollout', 'hosts_view'];
 
-// Host statuses that count as done, failed or busy in the progress bars.
-export const DONE = ['succeeded', 'skipped'];
-export const FAILED = ['failed', 'lost', 'rolled_back'];
-export const BUSY = ['pending', 'in_progress', 'rollback_pending'];
-
-// {done, failed, busy, total} from a {status: count} map.
+// {done, failed, busy, total} from a {status: count} map (status.js says which status is which).
 export function tally(counts) {
   const sum = (names) => names.reduce((n, name) => n + (counts[name] || 0), 0);
   const total = Object.values(counts || {}).reduce((n, c) => n + c, 0);
-  return { done: sum(DONE), failed: sum(FAILED), busy: sum(BUSY), total };
+  return { done: sum(PROGRESS.done), failed: sum(PROGRESS.failed), busy: sum(PROGRESS.busy), total };
 }
 
 export const Project = Backbone.Model.extend({
@@ -29,7 +25,7 @@ export const Project = Backbone.Model.extend({
   // The rollout's state, or 'none' before the first rollout.
   rolloutState() {
     const rollout = this.get('rollout');
-    return rollout ? rollout.state : 'none';
+    return rollout ? rollout.state : NO_ROLLOUT;
   },
 
   // Host counts over every wave of the current rollout.

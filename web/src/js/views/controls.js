@@ -1,30 +1,30 @@
 // Rollout controls: promote, pause, resume, roll back — each asks for confirmation first and
 // explains a refusal (409: the rollout's state forbids it, or another control got there first).
+import { CONTROL_STATES, RolloutState } from '../status.js';
 import { Base, confirmAction, flash } from './ui.js';
 
 const ACTIONS = {
   promote: {
-    label: 'Promote', states: ['running', 'scheduled', 'waiting_release'],
+    label: 'Promote', states: CONTROL_STATES.promote,
     title: 'Promote the rollout?',
-    text: (p, r) => (r.state === 'running'
+    text: (p, r) => (r.state === RolloutState.RUNNING
       ? `Release wave ${r.wave + 1} (waves count from 0; the last is ${r.waves.length - 1}) of ${p.id} ${r.version} now, without waiting for the bake time or an automatic promote.`
       : `Start the rollout of ${p.id} ${r.version} now instead of at its scheduled time.`),
   },
   pause: {
-    label: 'Pause', states: ['running', 'scheduled', 'waiting_release'],
+    label: 'Pause', states: CONTROL_STATES.pause,
     title: 'Pause the rollout?',
     text: (p, r) => `Stop releasing waves of ${p.id} ${r.version}. Hosts already deploying finish their deploy.`,
   },
   resume: {
-    label: 'Resume', states: ['paused', 'halted'],
+    label: 'Resume', states: CONTROL_STATES.resume,
     title: 'Resume the rollout?',
-    text: (p, r) => (r.state === 'halted'
+    text: (p, r) => (r.state === RolloutState.HALTED
       ? `Continue the halted rollout of ${p.id} ${r.version} and retry the hosts whose deploy failed.`
       : `Continue releasing waves of ${p.id} ${r.version}.`),
   },
   rollback: {
-    label: 'Roll back', danger: true,
-    states: ['running', 'paused', 'halted', 'succeeded', 'failed', 'scheduled', 'waiting_release'],
+    label: 'Roll back', danger: true, states: CONTROL_STATES.rollback,
     title: 'Roll back?',
     text: (p, r) => (r.previous_version
       ? `Send every host of ${p.id} that runs ${r.version} back to ${r.previous_version}.`

@@ -5,8 +5,11 @@ import { Events } from '../collections/events.js';
 import { Hosts } from '../collections/hosts.js';
 import { HostReport } from '../models/host_report.js';
 import { Project, tally } from '../models/project.js';
+import { DRIFT, ROW_FLAGS, SILENT } from '../status.js';
 import { ControlsView } from './controls.js';
-import { Base, badge, describeLoadError, poll, progressBar, progressText, timeTag } from './ui.js';
+import {
+  Base, badge, describeLoadError, poll, progressBar, progressText, reportBadge, timeTag,
+} from './ui.js';
 
 const PAGE = _.template(`
   <div class="load-error alert error" role="alert" hidden></div>
@@ -72,10 +75,10 @@ const HOST_ROW = _.template(`
   <th scope="row"><%- h.host %></th>
   <td><%- h.target_version || '—' %></td>
   <td><%- h.running_version || '—' %></td>
-  <td><%= badge(h.status) %><% if (h.drift) { %> <%= badge('drift') %><% } %><% if (h.silent) { %> <%= badge('silent') %><% } %>
+  <td><%= badge(h.status) %><% if (h.drift) { %> <%= badge(DRIFT) %><% } %><% if (h.silent) { %> <%= badge(SILENT) %><% } %>
     <% if (h.blocked_reason) { %><div class="muted"><%- h.blocked_reason %></div><% } %></td>
   <td class="opt"><%- h.wave === null || h.wave === undefined ? '—' : h.wave %></td>
-  <td><% if (h.last_phase) { %><%- h.last_phase %> <%= badge(h.last_status === 'ok' ? 'succeeded' : 'failed', h.last_status) %><br><% } %>
+  <td><% if (h.last_phase) { %><%- h.last_phase %> <%= reportBadge(h.last_status) %><br><% } %>
     <%= timeTag(h.reported_at) %></td>
   <td><button type="button" class="secondary show-report" <%= h.deploy_id ? '' : 'disabled' %>
     aria-label="Output of <%- h.host %>">Output</button></td>`);
@@ -85,7 +88,7 @@ const REPORT = _.template(`
     (running <%- r.running_version || '—' %>), <%= badge(r.status) %></p>
   <% if (!r.reports.length) { %><p class="muted">No report from this deploy yet.</p><% } %>
   <% _.each(r.reports, function (rep) { %>
-    <h3><%- rep.phase %> <%= badge(rep.status === 'ok' ? 'succeeded' : 'failed', rep.status) %>
+    <h3><%- rep.phase %> <%= reportBadge(rep.status) %>
       <span class="muted">exit <%- rep.exit_code %>, <%= timeTag(rep.received_at) %></span></h3>
     <pre class="output" tabindex="0" aria-label="<%- rep.phase %> output"><%- rep.output || '(no output)' %><% if (rep.truncated) { %>
 … (truncated)<% } %></pre>
@@ -107,9 +110,9 @@ const HostRowView = Backbone.View.extend({
 
   render() {
     const h = this.model.toJSON();
-    this.$el.removeClass('lost failed drift silent').addClass(this.model.flag());
+    this.$el.removeClass(ROW_FLAGS.join(' ')).addClass(this.model.flag());
     this.$el.attr({ 'data-host': h.host, 'data-renders': (Number(this.$el.attr('data-renders')) || 0) + 1 });
-    this.$el.html(HOST_ROW({ h, badge, timeTag }));
+    this.$el.html(HOST_ROW({ h, badge, reportBadge, timeTag, DRIFT, SILENT }));
     return this;
   },
 
@@ -133,7 +136,7 @@ const HostReportView = Base.extend({
   async load() {
     try {
       await this.report.fetch();
-      this.$el.removeClass('muted').html(REPORT({ r: this.report.toJSON(), badge, timeTag }));
+      this.$el.removeClass('muted').html(REPORT({ r: this.report.toJSON(), badge, reportBadge, timeTag }));
     } catch (error) {
       this.$el.html($('<div class="alert info"></div>').text(describeLoadError(error, 'No report')));
     }

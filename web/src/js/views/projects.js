@@ -1,6 +1,7 @@
 // The projects page: one row per project (name, version, rollout state, progress); each row
 // re-renders only when its own project changed on a refresh.
 import { Projects } from '../collections/projects.js';
+import { ReleaseState } from '../status.js';
 import { Base, badge, describeLoadError, poll, progressBar, progressText, timeTag } from './ui.js';
 
 const ROW = _.template(`
@@ -8,7 +9,7 @@ const ROW = _.template(`
     <% if (p.description) { %><div class="muted"><%- p.description %></div><% } %></td>
   <td><%- p.version %></td>
   <td><%= badge(state) %>
-    <% if (p.release && p.release.state !== 'ready') { %><%= badge(p.release.state, 'release ' + p.release.state) %><% } %></td>
+    <% if (release) { %><%= badge(release, 'release ' + release) %><% } %></td>
   <td class="progress-cell"><%= bar %><span class="progress-label"><%- text %></span></td>
   <td class="opt"><%= timeTag(p.updated_at) %></td>`);
 
@@ -38,7 +39,9 @@ const ProjectRowView = Backbone.View.extend({
     const overall = this.model.overall();
     const p = this.model.toJSON();
     this.$el.attr({ 'data-project': p.id, 'data-renders': (Number(this.$el.attr('data-renders')) || 0) + 1 });
-    this.$el.html(ROW({ p, state: this.model.rolloutState(), badge, timeTag,
+    // A release that is not ready yet (or failed) gets its own badge.
+    const release = p.release && p.release.state !== ReleaseState.READY ? p.release.state : null;
+    this.$el.html(ROW({ p, state: this.model.rolloutState(), release, badge, timeTag,
       bar: progressBar(overall, `Rollout progress of ${p.id}`), text: progressText(overall) }));
     return this;
   },

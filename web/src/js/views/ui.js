@@ -1,11 +1,18 @@
 // Small shared pieces of the views: progress bars, badges, times, flash messages, polling.
 import { config } from '../config.js';
+import { HostStatus, ReportStatus, toneOf } from '../status.js';
 
 const esc = _.escape;
 
-// A status pill; `kind` doubles as the CSS class, so only known words style it.
+// A status pill coloured by its word's tone (status.js); `text` defaults to the word.
 export function badge(kind, text) {
-  return `<span class="badge ${esc(kind || '')}">${esc(text || kind || '')}</span>`;
+  return `<span class="badge ${toneOf(kind)}" data-state="${esc(kind || '')}">` +
+    `${esc(text || kind || '')}</span>`;
+}
+
+// A phase report's status as a pill: ok is coloured as succeeded, anything else as failed.
+export function reportBadge(status) {
+  return badge(status === ReportStatus.OK ? HostStatus.SUCCEEDED : HostStatus.FAILED, status);
 }
 
 // An accessible progress bar: done (green), failed (red), busy (blue) out of total.

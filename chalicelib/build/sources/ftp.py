@@ -1,0 +1,90 @@
+"""Fetch an ftp/ftps source with ftplib: one file, or a directory tree when the path is one.
+
+Login is anonymous without credentials; ftps switches the data channel to TLS (``PROT P``).
+A single file goes through ``archives.materialise`` (an archive is unpacked); a directory is
+copied recursively, listed with MLSD when the server has it, else NLST and a ``cwd`` probe.
+"""
+import ftplib
+import posixpath
+import socket
+import urllib.parse
+from pathlib import Path
+
+from chalicelib.build.sources.archives import check_name, download_slot, materialise
+from chalicelib.build.sources.base import CHUNK, Budget, Job, SourceError, redact
+
+
+def fetch(job: Job, dest: Path) -> None:
+    """Download the file or directory tree at `job.url` into `dest`."""
+    parts = urllib.parse.urlsplit(job.url)
+    host, port = parts.hostname or "", parts.port or 21
+    remote = urllib.parse.unquote(parts.path) or "/"
+    timeout = job.timeout
+    ftp = ftplib.FTP_TLS(timeout=timeout) if parts.scheme == "ftps" else ftplib.FTP(timeout=timeout)
+    try:
+        try:
+            ftp.connect(host, port)
+        except (OSError, EOFError) as exc:
+            raise SourceError(f"could not connect to {host}:{port}: {exc}", retryable=True) from None
+        try:
+            user = (job.creds.username if job.creds else None) or parts.username or "anonymous"
+            ftp.login(user, job.creds.password if job.creds else "anonymous@")
+            if isinstance(ftp, ftplib.FTP_TLS):
+                ftp.prot_p()
+        except ftplib.error_perm:
+            raise SourceError(f"authentication failed for {redact(job.url)}") from None
+        _download(ftp, remote, dest, job.budget)
+    except ftplib.error_perm as exc:
+        raise SourceError(f"the FTP server refused {redact(job.url)}: {exc}") from None
+    except (ftplib.error_temp, socket.timeout, TimeoutError, ConnectionError, EOFError) as exc:
+        raise SourceError(f"FTP transfer from {host}:{port} failed: {exc}", retryable=True) from None
+    finally:
+        try:
+            ftp.close()
+        except OSError:
+            pass
+
+
+def _download(ftp, remote, dest, budget):
+    try:
+        ftp.cwd(remote)
+    except ftplib.error_perm:
+        name = posixpath.basename(remote.rstrip("/")) or "download"
+        with download_slot(dest) as tmp:
+            with open(tmp, "wb") as out:
+                ftp.retrbinary(f"RETR {remote}", budget.writer(out), blocksize=CHUNK)
+            materialise(tmp, name, dest, budget)
+        return
+    _copy_tree(ftp, remote.rstrip("/") or "/", dest, budget)
+
+
+def _copy_tree(ftp, remote: str, dest: Path, budget: Budget):
+    for name, is_dir in _list(ftp, remote):
+        check_name(name)
+        child = posixpath.join(remote, name)
+        if is_dir:
+            (dest / name).mkdir()
+            _copy_tree(ftp, child, dest / name, budget)
+        else:
+            with open(dest / name, "wb") as out:
+                ftp.retrbinary(f"RETR {child}", budget.writer(out), blocksize=CHUNK)
+
+
+def _list(ftp, remote):
+    """(name, is_dir) of a directory: MLSD when the server has it, else NLST and a cwd probe."""
+    try:
+        return sorted((name, facts.get("type") == "dir") for name, facts in ftp.mlsd(remote)
+                      if facts.get("type") in ("dir", "file"))
+    except ftplib.error_perm:
+        pass
+    found = []
+    for entry in ftp.nlst(remote):
+        name = posixpath.basename(entry)
+        if name in (".", ".."):
+            continue
+        try:
+            ftp.cwd(posixpath.join(remote, name))
+            found.append((name, True))
+        except ftplib.error_perm:
+            found.append((name, False))
+    return sorted(found)

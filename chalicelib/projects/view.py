@@ -1,0 +1,30 @@
+"""A project as the API shows it: its settings (secrets redacted), revision, release and rollout."""
+from chalicelib.build import releases
+from chalicelib.models import Project
+from chalicelib.projects.redaction import redact
+from chalicelib.rollout import view as rollout_view
+from chalicelib.times import format_time
+
+
+def etag(project: Project) -> str:
+    """The project's revision as an HTTP entity tag: ``"3"``."""
+    return f'"{int(project.rev)}"'
+
+
+def to_dict(project: Project, *, detail: bool = False) -> dict:
+    """The project's JSON; ``detail`` adds its release history and per-host view."""
+    spec = redact(project.spec)
+    data = {"id": project.id, **spec, "rev": project.rev, "etag": etag(project),
+            "created_at": format_time(project.created_at), "created_by": project.created_by,
+            "updated_at": format_time(project.updated_at), "updated_by": project.updated_by,
+            "pending": project.pending}
+    release = releases.get(project.id, spec["version"])
+    data["release"] = releases.to_dict(release)
+    # ``rollout`` shows the live rollout (state, wave, per-wave counts) and, under ``settings``,
+    # the project's rollout settings exactly as a PUT takes them.
+    live = rollout_view.summary(project.id) or {"state": None, "wave": None, "waves": []}
+    data["rollout"] = dict(live, settings=spec.get("rollout", {}))
+    if detail:
+        data["releases"] = [releases.to_dict(r) for r in releases.history(project.id)]
+        data["hosts_view"] = rollout_view.hosts(project.id, spec)
+    return data

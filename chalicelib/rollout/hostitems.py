@@ -1,0 +1,76 @@
+"""The host items of a rollout (``HostState``): reading them, and the conditional writes that move them.
+
+Hosts report concurrently with the engine, so every write here is conditional on what it read:
+``move`` on the status and ``deploy_id``, ``forget`` on the status, ``plan_item`` on the host
+not being mid-deploy. A write that lost its race answers False and changes nothing. Reads are
+Queries on the sparse ``project-index`` (``wave_key = <wave:03d>#<status>#<host>``), never scans.
+"""
+import datetime
+import secrets
+
+from pynamodb.expressions.condition import Condition
+
+from chalicelib.models import HostState, Rollout, delete_if, update_if, wave_key
+from chalicelib.rollout import store
+from chalicelib.states import DeployKind, HostStatus
+
+
+def new_deploy_id() -> str:
+    """A fresh deploy id: what a host's script and reports name, unique per handed-out deploy."""
+    return f"d-{secrets.token_hex(8)}"
+
+
+def _same_deploy(item: HostState) -> Condition:
+    if item.deploy_id is None:
+        return HostState.deploy_id.does_not_exist()
+    return HostState.deploy_id == item.deploy_id
+
+
+def move(item: HostState, status: HostStatus, now: datetime.datetime, **changes) -> bool:
+    """Move ``item`` to ``status`` (with its ``wave_key``) if it is still as read; True if done.
+
+    ``changes`` set further attributes; a value of ``None`` removes one.
+    """
+    actions = [HostState.status.set(status), HostState.updated_at.set(now),
+               HostState.wave_key.set(wave_key(int(item.wave), status, item.host))]
+    for name, value in changes.items():
+        attr = getattr(HostState, name)
+        actions.append(attr.remove() if value is None else attr.set(value))
+    return update_if(item, actions, condition=(HostState.status == item.status) & _same_deploy(item))
+
+
+def forget(item: HostState) -> bool:
+    """Delete the item of a host that left the project, unless it is mid-deploy."""
+    return delete_if(item, (HostState.status == item.status)
+                     & (HostState.status != HostStatus.IN_PROGRESS))
+
+
+def plan_item(rollout: Rollout, host: str, wave: int, now: datetime.datetime,
+              cutoff: datetime.datetime) -> bool:
+    """Write ``host``'s item for this rollout as ``waiting`` in ``wave``; False (and no write)
+    when the host is mid-deploy with a lease newer than ``cutoff``."""
+    item = HostState(host, rollout.project)
+    actions = [HostState.rollout_id.set(rollout.rollout_id), HostState.wave.set(wave),
+               HostState.status.set(HostStatus.WAITING),
+               HostState.wave_key.set(wave_key(wave, HostStatus.WAITING, host)),
+               HostState.target_version.set(rollout.version),
+               HostState.deploy_kind.set(DeployKind.DEPLOY),
+               HostState.depends_on.set(store.settings(rollout).get("depends_on", [])),
+               HostState.deploy_id.remove(), HostState.released_at.remove(),
+               HostState.leased_at.remove(), HostState.reason.remove(),
+               HostState.blocked_reason.remove(), HostState.updated_at.set(now)]
+    condition = (HostState.host.does_not_exist() | (HostState.status != HostStatus.IN_PROGRESS)
+                 | (HostState.leased_at < cutoff))
+    return update_if(item, actions, condition=condition)
+
+
+def released_items(rollout: Rollout) -> list[HostState]:
+    """The rollout's host items of the waves released so far (one Query on ``project-index``)."""
+    upper = f"{int(rollout.wave) + 1:03}"
+    return [item for item in HostState.project_index.query(rollout.project, HostState.wave_key < upper)
+            if item.rollout_id == rollout.rollout_id]
+
+
+def all_items(project_id: str) -> list[HostState]:
+    """Every host item of the project, of any rollout (one Query on ``project-index``)."""
+    return list(HostState.project_index.query(project_id))

@@ -1,0 +1,610 @@
+# shellcheck shell=bash
+# fabu deploy-script library: the static body of every deploy script (constants and functions).
+#
+# templates/deploy.sh.j2 includes this file verbatim inside its one { } group, then adds one
+# host's data and the call of main: nothing here runs until main is called. The template engine
+# reads this file, so it must hold no template delimiters (tests/hosts/test_deploy_lib.py checks
+# that, and that shellcheck passes on this file alone and on a rendered script).
+#
+# The data part assigns these variables, which this file only reads:
+#   FABU_SCRIPT_HOST FABU_SCRIPT_GENERATED_AT FABU_ITEM_COUNT        (the script's header values)
+#   P_KIND P_PROJECT P_VERSION P_DEPLOY_ID P_REASON P_URL P_SHA256 P_SIZE P_DEPS P_DEP_GROUP_SIZES
+#   P_SCRIPTS P_HEALTH_TIMEOUT P_HEALTH_INTERVAL P_AUTO_ROLLBACK P_KEEP_RELEASES P_MIN_FREE_MB
+#                                                  (one item's values, set by `load_item N`)
+# so "referenced but not assigned" (SC2154) is off for this file alone; the test checks, with
+# the optional check-unassigned-uppercase on, that the directive hides nothing but these names.
+# shellcheck disable=SC2154 # the variables listed above are assigned by the data part
+
+# -e is inert inside main (it is called in a || list); every failure is handled explicitly.
+set -euo pipefail
+
+FABU_OUTPUT_LIMIT=65536
+REPORT_HTTP_STATUS=""
+FABU_SCRIPT_NAMES=(start stop test pre_deploy post_deploy health)
+declare -A P_SCRIPTS=()
+
+say() {
+    printf 'fabu: %s\n' "$*"
+}
+
+warn() {
+    printf 'fabu: warning: %s\n' "$*" >&2
+}
+
+# Only before any phase runs: a platform/environment error ends the script with code 2.
+err() {
+    printf 'fabu: error: %s\n' "$*" >&2
+    exit 2
+}
+
+# Inside a phase: say why on stderr (the phase's failure report) and remember it for rollback.
+fail() {
+    FAIL_REASON=$*
+    printf 'fabu: error: %s\n' "$*" >&2
+}
+
+need_cmd() {
+    if ! command -v "$1" >/dev/null 2>&1; then
+        err "need '$1' (command not found)"
+    fi
+}
+
+ensure() {
+    if ! "$@"; then
+        err "command failed: $*"
+    fi
+}
+
+# --- reports -------------------------------------------------------------------------------
+
+# json_escape VAR TEXT: VAR = TEXT as a JSON string body (no quotes around it). Works on bytes
+# (LC_ALL=C): UTF-8 passes through, the escapes JSON requires are applied. No subshell: reports
+# are built on the hot path of every phase.
+json_escape() {
+    local -n _json_out=$1
+    local LC_ALL=C s=$2 i c hex
+    s=${s//\\/\\\\}
+    s=${s//\"/\\\"}
+    s=${s//$'\n'/\\n}
+    s=${s//$'\r'/\\r}
+    s=${s//$'\t'/\\t}
+    if [[ $s == *[$'\001'-$'\037']* ]]; then
+        for ((i = 1; i < 32; i++)); do
+            printf -v c '%b' "\\x$(printf '%02x' "$i")"
+            printf -v hex '\\u%04x' "$i"
+            s=${s//"$c"/$hex}
+        done
+    fi
+    _json_out=$s
+}
+
+# Valid UTF-8 on stdout from any bytes on stdin (NULs and broken sequences dropped). The trip
+# through UTF-16 is on purpose: glibc's UTF-8 to UTF-8 keeps bytes such as 0xF5 that JSON rejects.
+to_utf8() {
+    if command -v iconv >/dev/null 2>&1; then
+        tr -d '\000' | iconv -c -f UTF-8 -t UTF-16LE 2>/dev/null | iconv -c -f UTF-16LE -t UTF-8 2>/dev/null || true
+    else
+        LC_ALL=C tr -d '\000\200-\377'
+    fi
+}
+
+# RUNNING_VERSION = the version running now in project dir $1 ("" when none).
+read_running_version() {
+    RUNNING_VERSION=""
+    if [[ -f $1/current/.fabu-version ]]; then
+        IFS= read -r -d '' RUNNING_VERSION <"$1/current/.fabu-version" || true
+        RUNNING_VERSION=${RUNNING_VERSION%$'\n'}
+    fi
+}
+
+# OUTPUT = the report text of file $1: valid UTF-8, its last FABU_OUTPUT_LIMIT bytes, with a
+# first line saying so when it was cut; TRUNCATED = true|false. Plain small ASCII needs no fork.
+read_output() {
+    local LC_ALL=C size
+    TRUNCATED=false
+    if ! IFS= read -r -d '' OUTPUT <"$1"; then
+        if [[ ${#OUTPUT} -le $FABU_OUTPUT_LIMIT && $OUTPUT != *[$'\x80'-$'\xff']* ]]; then
+            return 0
+        fi
+    fi
+    size=$(wc -c <"$1")
+    OUTPUT=$(tail -c "$FABU_OUTPUT_LIMIT" -- "$1" | to_utf8; printf x)
+    OUTPUT=${OUTPUT%x}
+    if ((size > FABU_OUTPUT_LIMIT)); then
+        TRUNCATED=true
+        OUTPUT="[fabu: output cut to its last $FABU_OUTPUT_LIMIT of $size bytes]"$'\n'$OUTPUT
+    fi
+}
+
+# report PROJECT VERSION DEPLOY_ID PHASE STATUS EXIT_CODE OUTPUT_FILE
+# A failed report warns and returns 1; it never stops the deploy or its rollback.
+report() {
+    local project=$1 version=$2 deploy_id=$3 phase=$4 status=$5 code=$6 file=$7
+    local running=null body response j_project j_version j_deploy_id j_output j_running
+    read_output "$file"
+    if safe_component "$project"; then
+        read_running_version "$FABU_ROOT/$project"
+        if [[ -n $RUNNING_VERSION ]]; then
+            json_escape j_running "$RUNNING_VERSION"
+            running="\"$j_running\""
+        fi
+    fi
+    json_escape j_project "$project"
+    json_escape j_version "$version"
+    json_escape j_deploy_id "$deploy_id"
+    json_escape j_output "$OUTPUT"
+    body=$WORK/report.json
+    response=$WORK/report.response
+    printf '{"project":"%s","version":"%s","deploy_id":"%s","phase":"%s","status":"%s","exit_code":%d,"output":"%s","running_version":%s,"truncated":%s}' \
+        "$j_project" "$j_version" "$j_deploy_id" "$phase" "$status" "$code" "$j_output" \
+        "$running" "$TRUNCATED" >"$body"
+    if ! REPORT_HTTP_STATUS=$(api_post "/api/v1/$FABU_SCRIPT_HOST/report" "$body" "$response"); then
+        warn "could not report $phase $status of $project $version: $(head -c 500 -- "$response" 2>/dev/null) (HTTP ${REPORT_HTTP_STATUS:-000})"
+        return 1
+    fi
+}
+
+# Signed POST of file $2 to API path $1; the response body goes to $3, the HTTP status to stdout.
+api_post() {
+    local path=$1 body=$2 response=$3
+    local -a token=()
+    if [[ -n ${AWS_SESSION_TOKEN:-} ]]; then
+        token=(-H "x-amz-security-token: $AWS_SESSION_TOKEN")
+    fi
+    curl -sS --fail-with-body --retry 3 --retry-delay 1 --retry-connrefused --max-time 30 \
+        --aws-sigv4 "aws:amz:${FABU_REGION}:execute-api" \
+        --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "${token[@]}" \
+        -H 'Content-Type: application/json' --data-binary "@$body" \
+        -o "$response" -w '%{http_code}' --url "$FABU_API_URL$path"
+}
+
+# --- the in-flight marker ------------------------------------------------------------------
+
+# Written before each phase, removed when the item is done: a host that died mid-deploy finds
+# it on the next run and reports that deploy as interrupted. Values are NUL-terminated (no value
+# can hold a NUL; any other byte, newlines included, survives).
+write_marker() {
+    if ! printf '%s\0' "$P_PROJECT" "$P_VERSION" "$P_DEPLOY_ID" "$1" >"$PROJECT_DIR/.fabu-inflight"; then
+        warn "could not write the in-flight marker of $P_PROJECT"
+    fi
+}
+
+report_interrupted_deploys() {
+    local marker fields line project version deploy_id phase note
+    for marker in "$FABU_ROOT"/*/.fabu-inflight; do
+        [[ -f $marker ]] || continue
+        fields=()
+        while IFS= read -r -d '' line; do
+            fields+=("$line")
+        done <"$marker"
+        project=${fields[0]:-} version=${fields[1]:-} deploy_id=${fields[2]:-} phase=${fields[3]:-}
+        note=$WORK/interrupted.txt
+        printf 'fabu: %s %s was interrupted during %s (the host stopped mid-deploy); found on the next run\n' \
+            "$project" "$version" "$phase" >"$note"
+        cat -- "$note" >&2
+        if report "$project" "$version" "$deploy_id" "$phase" interrupted -1 "$note"; then
+            rm -f -- "$marker"
+        elif [[ $REPORT_HTTP_STATUS == 404 ]]; then
+            # The platform forgot that deploy (project deleted, host removed): keeping the
+            # marker would only make every later run fetch a script to fail this report again.
+            warn "the platform no longer knows $project deploy $deploy_id; forgetting its marker"
+            rm -f -- "$marker"
+        fi
+    done
+}
+
+# --- phases --------------------------------------------------------------------------------
+
+# run_phase PHASE FUNCTION: marker, run with stdout/stderr captured to files (files, not pipes:
+# a daemon started by `start` keeps them open), echo them, report, return the function's code.
+run_phase() {
+    local phase=$1 fn=$2 out err rc status file
+    write_marker "$phase"
+    out=$WORK/$phase.out
+    err=$WORK/$phase.err
+    CURRENT_PHASE=$phase
+    SKIPPED=0
+    FAIL_REASON=""
+    if "$fn" >"$out" 2>"$err" </dev/null; then
+        rc=0
+    else
+        rc=$?
+    fi
+    [[ ! -s $out ]] || cat -- "$out"
+    [[ ! -s $err ]] || cat -- "$err" >&2
+    if ((rc == 0)); then
+        status=ok file=$out
+        if ((SKIPPED)); then
+            status=skipped
+        fi
+    else
+        status=failed file=$err
+    fi
+    report "$P_PROJECT" "$P_VERSION" "$P_DEPLOY_ID" "$phase" "$status" "$rc" "$file" || true
+    return "$rc"
+}
+
+# run_user_script NAME RELEASE_DIR: run RELEASE_DIR/.fabu-scripts/NAME (if any) as a file, from
+# the release dir, with the FABU_* variables set and the host's API keys removed.
+run_user_script() {
+    local name=$1 dir=$2 file=$2/.fabu-scripts/$1 rc
+    if [[ ! -s $file ]]; then
+        return 0
+    fi
+    say "running $name of ${dir##*/}"
+    if (
+        cd -- "$dir" || exit 2
+        unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+        export FABU_PROJECT="$P_PROJECT" FABU_VERSION="$P_VERSION" \
+            FABU_PREVIOUS_VERSION="$PREVIOUS_VERSION" FABU_RELEASE_DIR="$dir" \
+            FABU_PHASE="$CURRENT_PHASE" FABU_SCRIPT="$name"
+        exec bash "$file" </dev/null
+    ); then
+        return 0
+    else
+        rc=$?
+    fi
+    fail "$name exited with code $rc"
+    return 1
+}
+
+# Write the item's user scripts into DIR/.fabu-scripts ($2 = 1: only those missing there).
+write_user_scripts() {
+    local dir=$1/.fabu-scripts only_missing=${2:-0} name
+    if ! mkdir -p -- "$dir"; then
+        fail "cannot create $dir"
+        return 1
+    fi
+    for name in "${FABU_SCRIPT_NAMES[@]}"; do
+        if [[ -z ${P_SCRIPTS[$name]:-} ]] || { ((only_missing)) && [[ -s $dir/$name ]]; }; then
+            continue
+        fi
+        if ! base64 -d <<<"${P_SCRIPTS[$name]}" >"$dir/$name"; then
+            fail "cannot write the $name script"
+            return 1
+        fi
+    done
+}
+
+check_deb_dependencies() {
+    local i=0 size k bad=0 group_ok messages name op version
+    if ((${#P_DEP_GROUP_SIZES[@]} == 0)); then
+        return 0
+    fi
+    if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v dpkg >/dev/null 2>&1; then
+        fail "Debian dependencies are declared but dpkg-query/dpkg are not available"
+        return 2
+    fi
+    for size in "${P_DEP_GROUP_SIZES[@]}"; do
+        group_ok=0 messages=()
+        for ((k = 0; k < size; k++)); do
+            name=${P_DEPS[i]} op=${P_DEPS[i + 1]} version=${P_DEPS[i + 2]}
+            i=$((i + 3))
+            if dep_satisfied "$name" "$op" "$version"; then
+                group_ok=1
+            else
+                messages+=("$DEP_MESSAGE")
+            fi
+        done
+        if ((!group_ok)); then
+            bad=1
+            printf 'fabu: error: Debian dependency not met: %s\n' "${messages[@]}" >&2
+        fi
+    done
+    if ((bad)); then
+        FAIL_REASON="Debian dependencies not met"
+        return 1
+    fi
+    say "Debian dependencies met"
+}
+
+# dep_satisfied NAME DPKG_OP VERSION; on failure DEP_MESSAGE says why (with the installed version).
+dep_satisfied() {
+    local name=$1 op=$2 version=$3 line state installed
+    if ! line=$(dpkg-query -W -f='${Status} ${Version}' -- "$name" 2>/dev/null); then
+        line=""
+    fi
+    read -r _ _ state installed <<<"$line"
+    if [[ ${state:-} != installed ]]; then
+        DEP_MESSAGE="$name is not installed"
+        return 1
+    fi
+    if [[ -z $op ]] || dpkg --compare-versions "$installed" "$op" "$version"; then
+        return 0
+    fi
+    DEP_MESSAGE="$name $installed is installed, needs $op $version"
+    return 1
+}
+
+check_free_space() {
+    local free_kb need_kb
+    need_kb=$((P_MIN_FREE_MB * 1024 + P_SIZE * 2 / 1024))
+    if ! free_kb=$(df -Pk -- "$PROJECT_DIR" | awk 'NR == 2 { print $4 }') || [[ -z $free_kb ]]; then
+        fail "cannot read the free space of $PROJECT_DIR"
+        return 2
+    fi
+    if ((free_kb < need_kb)); then
+        fail "not enough free disk space in $PROJECT_DIR: ${free_kb} KB free, ${need_kb} KB needed"
+        return 2
+    fi
+}
+
+download_and_unpack() {
+    local artifact=$WORK/artifact.tgz actual size unpack
+    rm -f -- "$artifact"
+    say "downloading $P_PROJECT $P_VERSION"
+    if ! curl -sS --fail --retry 3 --retry-delay 1 --retry-connrefused --max-time 900 \
+        -o "$artifact" --url "$P_URL"; then
+        fail "cannot download the release tarball"
+        return 2
+    fi
+    if ((P_SIZE > 0)); then
+        size=$(wc -c <"$artifact")
+        if ((size != P_SIZE)); then
+            fail "the release tarball has $size bytes, expected $P_SIZE"
+            return 2
+        fi
+    fi
+    actual=$(sha256sum -- "$artifact")
+    actual=${actual%% *}
+    if [[ $actual != "${P_SHA256,,}" ]]; then
+        fail "sha256 mismatch: the tarball has $actual, expected $P_SHA256; nothing unpacked"
+        return 2
+    fi
+    say "sha256 verified: $actual"
+    if ! unpack=$(mktemp -d "$PROJECT_DIR/.unpack-XXXXXX"); then
+        fail "cannot create a temporary directory in $PROJECT_DIR"
+        return 2
+    fi
+    if ! tar -xzf "$artifact" -C "$unpack" --no-same-owner; then
+        rm -rf -- "$unpack"
+        fail "cannot unpack the release tarball"
+        return 2
+    fi
+    rm -rf -- "$unpack/.fabu-scripts" "$unpack/.fabu-version"
+    if ! write_user_scripts "$unpack" || ! printf '%s\n' "$P_VERSION" >"$unpack/.fabu-version"; then
+        rm -rf -- "$unpack"
+        return 2
+    fi
+    # An older copy of this version that is not running (a re-deploy) is replaced.
+    if [[ -e $RELEASE_DIR ]] && ! rm -rf -- "$RELEASE_DIR"; then
+        rm -rf -- "$unpack"
+        fail "cannot replace the old copy of $RELEASE_DIR"
+        return 2
+    fi
+    if ! mv -T -- "$unpack" "$RELEASE_DIR"; then
+        rm -rf -- "$unpack"
+        fail "cannot move the release into $RELEASE_DIR"
+        return 2
+    fi
+    say "unpacked into $RELEASE_DIR"
+}
+
+# switch_current TARGET: point $PROJECT_DIR/current at TARGET (relative) atomically.
+switch_current() {
+    local tmp=$PROJECT_DIR/.current-tmp
+    rm -f -- "$tmp"
+    if ! ln -s -- "$1" "$tmp" || ! mv -T -- "$tmp" "$PROJECT_DIR/current"; then
+        rm -f -- "$tmp"
+        fail "cannot switch $PROJECT_DIR/current to $1"
+        return 2
+    fi
+    # The release's mtime orders releases for pruning: the newest-switched is kept first.
+    touch -c -- "$PROJECT_DIR/$1" || true
+    say "current -> $1"
+}
+
+# The absolute directory that the link target $1 (relative to the project dir) names.
+release_path() {
+    if [[ $1 == /* ]]; then
+        printf '%s' "$1"
+    else
+        printf '%s' "$PROJECT_DIR/$1"
+    fi
+}
+
+phase_pre_deploy() {
+    say "deploying $P_PROJECT $P_VERSION (running: ${PREVIOUS_VERSION:-nothing})"
+    check_deb_dependencies || return
+    check_free_space || return
+    download_and_unpack || return
+    run_user_script pre_deploy "$RELEASE_DIR" || return
+}
+
+phase_do_deploy() {
+    if [[ -n $PREVIOUS_TARGET ]]; then
+        run_user_script stop "$(release_path "$PREVIOUS_TARGET")" || return
+    fi
+    switch_current "releases/$P_VERSION" || return
+    SWITCHED=1
+    run_user_script start "$RELEASE_DIR" || return
+}
+
+phase_post_deploy() {
+    run_user_script test "$RELEASE_DIR" || return
+    run_health || return
+    run_user_script post_deploy "$RELEASE_DIR" || return
+    say "$P_PROJECT $P_VERSION is deployed"
+}
+
+# health, retried every P_HEALTH_INTERVAL seconds for up to P_HEALTH_TIMEOUT seconds.
+run_health() {
+    local deadline attempts=1
+    if [[ ! -s $RELEASE_DIR/.fabu-scripts/health ]]; then
+        return 0
+    fi
+    deadline=$((SECONDS + P_HEALTH_TIMEOUT))
+    until run_user_script health "$RELEASE_DIR"; do
+        if ((SECONDS + P_HEALTH_INTERVAL > deadline)); then
+            fail "health did not pass within ${P_HEALTH_TIMEOUT}s ($attempts attempts)"
+            return 1
+        fi
+        sleep "$P_HEALTH_INTERVAL"
+        attempts=$((attempts + 1))
+    done
+}
+
+# After a failed do-deploy or post-deploy: back to the release that ran before, restarted.
+phase_auto_rollback() {
+    local new=$RELEASE_DIR previous
+    say "rolling back $P_PROJECT to ${PREVIOUS_VERSION:-nothing}: $ROLLBACK_REASON"
+    if ((SWITCHED)) && ! run_user_script stop "$new"; then
+        warn "stop of the failed release failed too; going on"
+    fi
+    if [[ -z $PREVIOUS_TARGET ]]; then
+        if ! rm -f -- "$PROJECT_DIR/current"; then
+            fail "cannot remove $PROJECT_DIR/current"
+            return 2
+        fi
+        say "no previous release: $P_PROJECT is not running"
+        return 0
+    fi
+    previous=$(release_path "$PREVIOUS_TARGET")
+    switch_current "$PREVIOUS_TARGET" || return
+    run_user_script start "$previous" || return
+    say "rolled back to ${PREVIOUS_VERSION:-$PREVIOUS_TARGET}"
+}
+
+# A rollback the server asked for: switch to the release already on disk and restart it.
+phase_requested_rollback() {
+    say "rollback of $P_PROJECT to $P_VERSION requested${P_REASON:+: $P_REASON}"
+    if [[ $PREVIOUS_VERSION == "$P_VERSION" ]]; then
+        say "$P_PROJECT is already running $P_VERSION"
+        SKIPPED=1
+        return 0
+    fi
+    if [[ ! -f $RELEASE_DIR/.fabu-version ]]; then
+        fail "release $P_VERSION of $P_PROJECT is not on this host ($RELEASE_DIR)"
+        return 2
+    fi
+    write_user_scripts "$RELEASE_DIR" 1 || return 2
+    if [[ -n $PREVIOUS_TARGET ]] && ! run_user_script stop "$(release_path "$PREVIOUS_TARGET")"; then
+        warn "stop of the running release failed; going on with the rollback"
+    fi
+    switch_current "releases/$P_VERSION" || return
+    run_user_script start "$RELEASE_DIR" || return
+    say "rolled back to $P_VERSION"
+}
+
+# Keep the newest P_KEEP_RELEASES releases (never current or previous), remove the others.
+prune_releases() {
+    local n=0 entry name keep_current keep_previous
+    keep_current=$(readlink -- "$PROJECT_DIR/current")
+    keep_current=${keep_current##*/}
+    keep_previous=${PREVIOUS_TARGET##*/}
+    while IFS= read -r -d '' entry; do
+        name=${entry#*/}
+        n=$((n + 1))
+        if ((n <= P_KEEP_RELEASES)) || [[ $name == "$keep_current" || $name == "$keep_previous" ]]; then
+            continue
+        fi
+        if rm -rf -- "$PROJECT_DIR/releases/$name"; then
+            say "pruned release $name"
+        else
+            warn "could not prune release $name"
+        fi
+    done < <(find "$PROJECT_DIR/releases" -mindepth 1 -maxdepth 1 -type d -printf '%T@/%f\0' |
+        sort -z -t/ -k1,1 -rn)
+}
+
+# --- one item ------------------------------------------------------------------------------
+
+# A project or version is one path component: refuse what would leave $FABU_ROOT.
+safe_component() {
+    case $1 in
+        "" | . | .. | */*) return 1 ;;
+    esac
+}
+
+run_item() {
+    local note rc leftovers
+    PROJECT_DIR=$FABU_ROOT/$P_PROJECT
+    RELEASE_DIR=$PROJECT_DIR/releases/$P_VERSION
+    if ! safe_component "$P_PROJECT" || ! safe_component "$P_VERSION"; then
+        note=$WORK/refused.txt
+        printf 'fabu: error: refusing project %q version %q: each must be one path component\n' \
+            "$P_PROJECT" "$P_VERSION" | tee -- "$note" >&2
+        report "$P_PROJECT" "$P_VERSION" "$P_DEPLOY_ID" pre-deploy failed 2 "$note" || true
+        return 2
+    fi
+    if [[ ! -d $PROJECT_DIR/releases ]] && ! mkdir -p -- "$PROJECT_DIR/releases"; then
+        note=$WORK/refused.txt
+        printf 'fabu: error: cannot create %s\n' "$PROJECT_DIR/releases" | tee -- "$note" >&2
+        report "$P_PROJECT" "$P_VERSION" "$P_DEPLOY_ID" pre-deploy failed 2 "$note" || true
+        return 2
+    fi
+    leftovers=("$PROJECT_DIR"/.unpack-*)
+    if ((${#leftovers[@]})); then
+        rm -rf -- "${leftovers[@]}"   # from a run that died while unpacking
+    fi
+    read_running_version "$PROJECT_DIR"
+    PREVIOUS_VERSION=$RUNNING_VERSION
+    PREVIOUS_TARGET=""
+    if [[ -L $PROJECT_DIR/current ]]; then
+        PREVIOUS_TARGET=$(readlink -- "$PROJECT_DIR/current")
+    fi
+    SWITCHED=0
+    if [[ $P_KIND == rollback ]]; then
+        run_phase rollback phase_requested_rollback
+        rc=$?
+    else
+        run_deploy
+        rc=$?
+    fi
+    rm -f -- "$PROJECT_DIR/.fabu-inflight"
+    return "$rc"
+}
+
+run_deploy() {
+    local rc note
+    if [[ -n $PREVIOUS_VERSION && $PREVIOUS_VERSION == "$P_VERSION" ]]; then
+        note=$WORK/skipped.txt
+        printf 'fabu: %s is already running %s; nothing to do\n' "$P_PROJECT" "$P_VERSION" | tee -- "$note"
+        report "$P_PROJECT" "$P_VERSION" "$P_DEPLOY_ID" pre-deploy skipped 0 "$note" || true
+        return 0
+    fi
+    run_phase pre-deploy phase_pre_deploy || return
+    if run_phase do-deploy phase_do_deploy && run_phase post-deploy phase_post_deploy; then
+        prune_releases
+        return 0
+    else
+        rc=$?
+    fi
+    if ((P_AUTO_ROLLBACK)); then
+        ROLLBACK_REASON="$CURRENT_PHASE failed: $FAIL_REASON"
+        run_phase rollback phase_auto_rollback || true
+    fi
+    return "$rc"
+}
+
+main() {
+    local i rc cmd
+    for cmd in curl tar sha256sum base64 mktemp find sort df awk wc tail tr; do
+        need_cmd "$cmd"
+    done
+    if [[ -z ${FABU_API_URL:-} || -z ${FABU_REGION:-} ]]; then
+        err "FABU_API_URL and FABU_REGION must be set (fabu-agent.sh sets them)"
+    fi
+    if [[ -z ${AWS_ACCESS_KEY_ID:-} || -z ${AWS_SECRET_ACCESS_KEY:-} ]]; then
+        err "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set (fabu-agent.sh sets them)"
+    fi
+    FABU_ROOT=${FABU_ROOT:-/opt/fabu}
+    ensure mkdir -p -- "$FABU_ROOT"
+    WORK=$(mktemp -d) || err "cannot create a temporary directory"
+    trap 'rm -rf -- "$WORK"' EXIT
+    shopt -s nullglob dotglob
+    say "fabu deploy script for $FABU_SCRIPT_HOST, generated $FABU_SCRIPT_GENERATED_AT: $FABU_ITEM_COUNT item(s)"
+    report_interrupted_deploys
+    for ((i = 1; i <= FABU_ITEM_COUNT; i++)); do
+        load_item "$i" || err "no item $i in this script"
+        if run_item; then
+            continue
+        else
+            rc=$?
+        fi
+        if ((i < FABU_ITEM_COUNT)); then
+            warn "stopping here: the remaining $((FABU_ITEM_COUNT - i)) project(s) stay pending"
+        fi
+        return "$rc"
+    done
+}

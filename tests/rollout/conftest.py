@@ -1,0 +1,9 @@
+"""The rollout tests' fleet: 200 simulated hosts (``tests/support/fleet.py``) speaking the API."""
+import pytest
+
+from tests.support.fleet import FLEET_HOSTS, Fleet
+
+
+@pytest.fixture
+def fleet(signed_client):
+    return Fleet(signed_client, FLEET_HOSTS)
