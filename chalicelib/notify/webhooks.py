@@ -14,6 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from botocore.exceptions import BotoCoreError
 
 from chalicelib import secrets
 from chalicelib.errors import FabuError
@@ -35,10 +36,13 @@ def signature(body_bytes: bytes, secret: str) -> str:
 
 
 def _secret_of(hook: dict) -> str | None:
-    """The signing key, resolved when it is a reference."""
+    """The signing key: resolved when a reference; DeliveryError (naming it) when unreadable."""
     secret = hook.get("secret") or os.environ.get("FABU_WEBHOOK_SECRET") or None
     if secret and secrets.is_reference(secret):
-        return secrets.resolve(secret)
+        try:
+            return secrets.resolve(secret)
+        except (secrets.SecretError, BotoCoreError) as exc:
+            raise DeliveryError(f"{describe_url(hook['url'])}: {exc}") from None
     return secret
 
 

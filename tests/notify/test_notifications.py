@@ -111,6 +111,18 @@ def test_stage_and_project_topics_hear_every_delivered_event(aws, api, ticker, o
     assert [m["id"] for m in stage() if m.get("project") == "web"] == expected
 
 
+def test_a_webhook_secret_that_cannot_be_read_is_given_up_visibly(api, ticker):
+    """Bug fixed: the unreadable reference escaped ``deliver``, so no ``notify.failed`` was recorded."""
+    with Receiver(SECRET) as receiver:
+        hook = {"url": receiver.url, "secret": "ssm:/fabu/missing", "timeout_seconds": 1}
+        assert api.post("/api/v1/project", base_project(notify={"webhooks": [hook]})).status == 201
+        ticker()
+    assert receiver.requests == []  # never sent unsigned
+    from chalicelib import events
+    failed = [e for e in events.page("web", limit=100)[0] if e["kind"] == "notify.failed"]
+    assert failed and "'ssm:/fabu/missing' does not exist" in failed[0]["message"]
+
+
 def test_host_fabu_lines_become_events_and_deliveries(api, signed_client, ticker):
     from chalicelib.models import HostState, wave_key
     host = "web-1.example.com"

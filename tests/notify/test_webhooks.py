@@ -67,3 +67,10 @@ def test_a_secret_reference_signs_with_the_stored_value(aws):
     assert receiver.requests[0]["signature_ok"]
 
 
+def test_a_secret_reference_that_cannot_be_read_is_a_delivery_failure(aws):
+    """Bug fixed: it raised SecretError, which the notifier and the before-wave gate do not catch."""
+    with Receiver(SECRET) as receiver:
+        with pytest.raises(webhooks.DeliveryError, match="'ssm:/fabu/missing' does not exist") as caught:
+            webhooks.post_signed(_hook(receiver, secret="ssm:/fabu/missing"), {"id": "e-1"})
+    assert caught.value.message.startswith("http://127.0.0.1:")
+    assert receiver.requests == []  # never sent unsigned
