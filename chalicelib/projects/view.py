@@ -11,13 +11,20 @@ def etag(project: Project) -> str:
     return f'"{int(project.rev)}"'
 
 
+def _pending(pending: dict | None) -> dict | None:
+    """A scheduled update as shown: its changes' webhook secrets redacted like the settings'."""
+    if not pending:
+        return pending
+    return dict(pending, changes=redact(pending.get("changes") or {}))
+
+
 def to_dict(project: Project, *, detail: bool = False) -> dict:
     """The project's JSON; ``detail`` adds its release history and per-host view."""
     spec = redact(project.spec)
     data = {"id": project.id, **spec, "rev": project.rev, "etag": etag(project),
             "created_at": format_time(project.created_at), "created_by": project.created_by,
             "updated_at": format_time(project.updated_at), "updated_by": project.updated_by,
-            "pending": project.pending}
+            "pending": _pending(project.pending)}
     release = releases.get(project.id, spec["version"])
     data["release"] = releases.to_dict(release)
     # ``rollout`` shows the live rollout (state, wave, per-wave counts) and, under ``settings``,

@@ -23,6 +23,20 @@ def test_webhook_secrets_are_never_shown_and_survive_a_round_trip(api):
     assert moved.status == 400
 
 
+def test_a_scheduled_update_does_not_show_its_webhook_secrets(api):
+    """Regression: ``pending.changes`` used to be shown as stored, inline secrets included."""
+    api.post("/api/v1/project", base_project())
+    scheduled = api.put("/api/v1/project/web", {"notify": {"webhooks": [HOOK]},
+                                                "gates": {"after": HOOK},
+                                                "apply_at": "2099-01-01T00:00:00Z"})
+    assert scheduled.status == 200
+    assert SECRET not in scheduled.body.decode()
+    shown = api.get("/api/v1/project/web")
+    assert SECRET not in shown.body.decode()
+    assert shown.json["pending"]["changes"]["gates"]["after"]["secret"] == "********"
+    assert Project.get("web").pending["changes"]["gates"]["after"]["secret"] == SECRET
+
+
 def test_references_are_shown_and_only_inline_secrets_hidden():
     spec = {"notify": {"webhooks": [HOOK, {"url": "https://b.example.com/", "secret": "ssm:/fabu/b"},
                                     {"url": "https://c.example.com/"}]},
