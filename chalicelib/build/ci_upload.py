@@ -72,6 +72,9 @@ def complete_ci_upload(project_id: str, body: dict, actor: str | None) -> dict:
     if release.state != ReleaseState.AWAITING_ARTIFACT:
         raise Conflict(f"release {version} of {project_id} is {release.state}, "
                        "not awaiting an upload")
+    if release.s3_key is None or release.sha256 is None:  # created by a project, never asked for
+        raise Conflict(f"no upload was requested for release {version} of {project_id}; "
+                       f"POST /api/v1/project/{project_id}/artifact first")
     bucket = config.release_bucket()
     waiting = Release.state == ReleaseState.AWAITING_ARTIFACT
     try:

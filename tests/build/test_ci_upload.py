@@ -137,3 +137,12 @@ def test_routes_answer_404_for_an_unknown_project_and_201_with_the_grant(api):
     assert (done.status, done.json["state"]) == (200, ReleaseState.READY)
 
 
+def test_completion_before_any_upload_was_requested_is_a_409_not_a_500(api):
+    # Bug fix: a release made by a project without source has no key or sha256 yet; completing
+    # it used to hand None to S3 (ParamValidationError, a 500).
+    assert api.post("/api/v1/project", base_project()).status == 201
+    done = api.post("/api/v1/project/web/artifact/complete", {"version": "1.0.0"})
+    assert (done.status, done.json) == (409, {
+        "error": "no upload was requested for release 1.0.0 of web; "
+                 "POST /api/v1/project/web/artifact first"})
+    assert releases.get("web", "1.0.0").state == ReleaseState.AWAITING_ARTIFACT
