@@ -162,7 +162,7 @@ def _expire_leases(rollout: Rollout, items: list[HostState], now: datetime.datet
     for item in items:
         if item.status == HostStatus.IN_PROGRESS and item.leased_at is not None \
                 and item.leased_at < cutoff:
-            reason = f"no report within deploy_timeout ({timeout.seconds}s) of the lease"
+            reason = f"no report within deploy_timeout ({int(timeout.total_seconds())}s) of the lease"
         elif (item.status in HOST_PENDING and item.released_at is not None
               and item.released_at < cutoff
               and (item.last_seen is None or item.last_seen < silent_since)):

@@ -108,6 +108,17 @@ def test_lost_and_silent_hosts_are_told_apart_from_failures(api, fleet, monkeypa
     assert not events_of("web", "host.failed")
 
 
+def test_a_lost_lease_names_a_day_long_deploy_timeout(api, fleet):
+    """Bug fixed: the message used ``timedelta.seconds``, so 86400 s read "(0s)"."""
+    create(api, HOSTS[:1], rollout={"waves": ["100%"], "deploy_timeout": 86400})
+    tick()
+    fleet.hung.add(HOSTS[0])
+    fleet.round(HOSTS[:1])
+    tick(86401)
+    [lost] = events_of("web", "host.lost")
+    assert "no report within deploy_timeout (86400s) of the lease" in lost["message"]
+
+
 def test_two_ticks_at_once_never_double_advance(api, fleet):
     create(api, HOSTS, rollout={"waves": [1, 2, 3, "100%"], "canary_hosts": HOSTS[:6]})
     tick()
