@@ -8,7 +8,8 @@ Access patterns (no request path or scheduled job scans a table):
 
 * ``Project``  get by id; list = Query on ``list-index`` (``list_pk = "project"``, sorted by id);
   projects with a scheduled update due = Query on the sparse ``due-index`` (``due_at <= now``).
-* ``Release``  a project's releases = Query on the project partition; one release = GetItem.
+* ``Release``  one release = GetItem; a project's newest releases = Query on ``created-index``
+  (newest first).
 * ``Rollout``  a project's rollouts = Query on the project partition (newest first: ids sort by
   time); the tick finds every active rollout with one Query on the sparse ``active-index``.
 * ``HostState`` one item per (host, project). **A host's poll is one Query on its partition.**
@@ -123,6 +124,15 @@ class Project(Model):
     due_index = ProjectDueIndex()
 
 
+class ReleaseCreatedIndex(GlobalSecondaryIndex):
+    """A project's releases in the order they were created (version strings do not sort so)."""
+    class Meta:
+        index_name = "created-index"
+        projection = AllProjection()
+    project = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
 class Release(Model):
     """One version of a project and its artifact: ``queued → building → ready | failed``."""
     Meta = _meta("releases")
@@ -140,6 +150,7 @@ class Release(Model):
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
     ready_at = UTCDateTimeAttribute(null=True)
+    created_index = ReleaseCreatedIndex()
 
 
 class ActiveRolloutIndex(GlobalSecondaryIndex):

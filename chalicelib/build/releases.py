@@ -50,10 +50,11 @@ def get(project: str, version: str) -> Release | None:
 
 
 def history(project: str, limit: int = 20) -> list[Release]:
-    """The project's releases, newest version first (one Query)."""
-    items = list(Release.query(project, scan_index_forward=False, limit=limit))
-    items.sort(key=lambda r: r.created_at, reverse=True)
-    return items
+    """The project's ``limit`` newest releases, newest first: one Query on ``created-index``.
+
+    Not the table's own order: version strings do not sort by age ("10.0" sorts before "9.0").
+    """
+    return list(Release.created_index.query(project, scan_index_forward=False, limit=limit))
 
 
 def ensure_release(project: str, version: str, source: dict | None, ci_server: str | None,

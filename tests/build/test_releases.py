@@ -56,6 +56,19 @@ def test_a_failed_ci_upload_is_not_rebuilt_without_a_source(aws_env, aws):
     assert _queued(aws) == []
 
 
+def test_history_is_the_newest_releases_by_creation_even_past_version_string_order(aws_env):
+    # Bug fix: the Query used to take the `limit` greatest version *strings* ("9.0" > "10.0"),
+    # so the newest release could be missing from a project's history; it now reads the
+    # created-index, newest first, and never more than `limit` items.
+    start = utcnow() - datetime.timedelta(hours=1)
+    for i, version in enumerate(["8.0", "9.0", "10.0"]):
+        Release("web", version, state=ReleaseState.READY,
+                created_at=start + datetime.timedelta(minutes=i)).save()
+    assert [r.version for r in releases.history("web", limit=2)] == ["10.0", "9.0"]
+    assert [r.version for r in releases.history("web")] == ["10.0", "9.0", "8.0"]
+    assert releases.history("api") == []
+
+
 def test_to_dict_is_what_the_api_shows(aws_env):
     Release("web", "1.0", state=ReleaseState.READY, size=12, sha256="0" * 64,
             s3_key="releases/web/1.0.tgz").save()
