@@ -30,7 +30,7 @@ POLL_EVERY = datetime.timedelta(minutes=5)
 READS = {"Query", "GetItem", "BatchGetItem", "Scan", "TransactGetItems"}
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 POLLS_PER_MONTH = 30 * 24 * 12
-# DynamoDB on-demand, us-east-1 (docs/PITFALLS): per million read / write request units.
+# DynamoDB on-demand, us-east-1 (docs/operations.md): per million read / write request units.
 READ_PRICE, WRITE_PRICE = 0.125, 0.625
 
 
