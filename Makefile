@@ -23,8 +23,11 @@ install: $(STAMP) web
 run: install
 	$(BIN)/python -m infra.run
 
+# The suite waits on real processes (agents, chalice local, Chromium) more than it computes:
+# TEST_WORKERS pytest-xdist workers, each with its own emulator, keep it well under 10 minutes.
+TEST_WORKERS ?= 4
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: install
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
