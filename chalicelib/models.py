@@ -17,18 +17,23 @@ Access patterns (no request path or scheduled job scans a table):
   (``project``, ``wave_key = <wave:03d>#<status>#<host>``, ``begins_with`` on the prefix).
 * ``Event``   a project's timeline = Query on ``scope`` (newest first), TTL ``expires_at``;
   one day of events across projects (reports) = Query on ``day-index``.
-* ``Report``  per-phase host reports, GetItem/Query by ``deploy_id``; idempotent per
-  (``deploy_id``, ``phase``) through ``attribute_not_exists``; TTL ``expires_at``.
+* ``Report``  per-phase host reports keyed by the host that sent them: (``host``,
+  ``sk = <deploy_id>#<phase>``); one deploy's reports = Query ``begins_with(sk, "<deploy_id>#")``;
+  stored once through ``attribute_not_exists``, in one transaction with the host item's update;
+  TTL ``expires_at``.
 """
-from pynamodb.attributes import (BooleanAttribute, JSONAttribute, NumberAttribute,
-                                 TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute,
-                                 VersionAttribute)
+import json
+
+from pynamodb.attributes import (BooleanAttribute, JSONAttribute, ListAttribute,
+                                 NumberAttribute, TTLAttribute, UnicodeAttribute,
+                                 UTCDateTimeAttribute, VersionAttribute)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
 from chalicelib import config
+from chalicelib.errors import TooLarge
 from chalicelib.states import DeployKind, HostStatus, ReleaseState, RolloutState
 from chalicelib.times import utcnow
 
@@ -100,13 +105,19 @@ class ProjectDueIndex(GlobalSecondaryIndex):
     due_at = UnicodeAttribute(range_key=True)
 
 
+#: The largest project item fabu writes (settings, a scheduled update's changes and metadata,
+#: serialised), far under DynamoDB's 400 KB item limit.
+MAX_PROJECT_ITEM_BYTES = 300 * 1024
+
+
 class Project(Model):
     """A deployable project: the operator's settings, versioned for optimistic locking.
 
     ``spec`` is the validated body (version, source, hosts, rollout, ...). ``rev`` is the
     optimistic lock, exposed to clients as the ``ETag``. ``pending`` holds an update scheduled
     for ``apply_at``; the rollout engine's state lives in ``Rollout`` so that the engine's
-    writes never make an operator's ETag stale.
+    writes never make an operator's ETag stale. Every save is at most ``MAX_PROJECT_ITEM_BYTES``
+    serialised, or ``TooLarge`` (413) names the size and the limit and nothing is written.
     """
     Meta = _meta("projects")
     id = UnicodeAttribute(hash_key=True)
@@ -122,6 +133,26 @@ class Project(Model):
     updated_by = UnicodeAttribute(null=True)
     list_index = ProjectListIndex()
     due_index = ProjectDueIndex()
+
+    def save(self, condition: Condition | None = None, **kwargs) -> dict:
+        """``Model.save`` after checking the item's size (see ``MAX_PROJECT_ITEM_BYTES``)."""
+        size = stored_bytes(self)
+        if size > MAX_PROJECT_ITEM_BYTES:
+            raise TooLarge(f"the project would be {size} bytes stored (its settings"
+                           f"{' and scheduled update' if self.pending else ''}, serialised); the "
+                           f"limit is {MAX_PROJECT_ITEM_BYTES} bytes ({MAX_PROJECT_ITEM_BYTES // 1024}"
+                           " KB): fewer hosts or shorter scripts, or split the project")
+        return super().save(condition, **kwargs)
+
+
+def stored_bytes(item: Model) -> int:
+    """An item's size as DynamoDB counts it: attribute names and values, UTF-8 (at least that)."""
+    total = 0
+    for name, value in item.serialize().items():
+        payload = next(iter(value.values()))
+        text = payload if isinstance(payload, str) else json.dumps(payload, default=str)
+        total += len(name.encode()) + len(text.encode("utf-8", "surrogatepass"))
+    return total
 
 
 class ReleaseCreatedIndex(GlobalSecondaryIndex):
@@ -142,6 +173,7 @@ class Release(Model):
     source = JSONAttribute(null=True)
     ci_server = UnicodeAttribute(null=True)
     s3_key = UnicodeAttribute(null=True)
+    s3_version = UnicodeAttribute(null=True)  # the verified object's S3 version id: hosts get it
     sha256 = UnicodeAttribute(null=True)
     size = NumberAttribute(null=True)
     error = UnicodeAttribute(null=True)
@@ -192,6 +224,9 @@ class Rollout(Model):
     lock_owner = UnicodeAttribute(null=True)
     lock_until = UTCDateTimeAttribute(null=True)
     gate = JSONAttribute(null=True)  # a before_wave gate being waited on: {wave, since, reason}
+    driven_at = UTCDateTimeAttribute(null=True)  # when a tick last took it (oldest goes first)
+    error = UnicodeAttribute(null=True)  # the tick's last failure to drive it, until a step succeeds
+    wave_times = JSONAttribute(null=True)  # one {started_at, finished_at} per wave (<= 20)
     active_index = ActiveRolloutIndex()
 
 
@@ -235,6 +270,14 @@ class HostState(Model):
     released_at = UTCDateTimeAttribute(null=True)
     reason = UnicodeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(default=utcnow)
+    # The last deploy ids issued to this host for this project, oldest first (bounded: see
+    # ``rollout.hostitems.ISSUED_KEPT``): a report naming any other deploy id is refused.
+    issued_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    # ``::fabu::`` messages of this host and project in the current hour-long window (see
+    # ``hosts.messages``): when it began, how many became events, how many were dropped.
+    msg_window = UTCDateTimeAttribute(null=True)
+    msg_count = NumberAttribute(null=True)
+    msg_dropped = NumberAttribute(null=True)
     project_index = ProjectHostsIndex()
 
 
@@ -268,11 +311,15 @@ class Event(Model):
 
 
 class Report(Model):
-    """One phase report of one deploy on one host, as the script sent it."""
+    """One phase report of one deploy on one host, as the script sent it.
+
+    Keyed by the host that sent it, so no host can take another's (deploy_id, phase) slot.
+    """
     Meta = _meta("reports")
-    deploy_id = UnicodeAttribute(hash_key=True)
-    phase = UnicodeAttribute(range_key=True)
-    host = UnicodeAttribute()
+    host = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)  # "<deploy_id>#<phase>" (deploy ids hold no '#')
+    deploy_id = UnicodeAttribute()
+    phase = UnicodeAttribute()
     project = UnicodeAttribute()
     version = UnicodeAttribute()
     status = UnicodeAttribute()

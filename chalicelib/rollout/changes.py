@@ -11,7 +11,7 @@ import secrets
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.models import Project, Rollout, update_if
-from chalicelib.rollout import engine, hostitems, lock, store
+from chalicelib.rollout import engine, hostitems, lock, store, timeline
 from chalicelib.states import HOST_PENDING, ROLLOUT_ACTIVE, HostStatus, RolloutState
 from chalicelib.times import format_time, parse_time, utcnow
 
@@ -60,7 +60,8 @@ def start_rollout(project: dict, actor: str) -> Rollout:
                  f"rollout of {rollout.version} scheduled for {format_time(start_at)}",
                  start_at=format_time(start_at), previous_version=rollout.previous_version)
     if rollout.state == RolloutState.WAITING_RELEASE:
-        engine.drive_one(rollout, now, actor)  # start at once when the release is already ready
+        # start at once when the release is already ready; a gated wave 0 waits for the tick
+        engine.drive_one(rollout, now, actor)
     return rollout
 
 
@@ -123,6 +124,9 @@ def _resize(rollout: Rollout, added: list[str], removed: set[str], actor: str) -
     waves = list(rollout.waves)
     waves[last] += len(added)
     changes = {"waves": waves}
+    reopened = timeline.reopened(rollout, last) if added else None
+    if reopened is not None:
+        changes["wave_times"] = reopened  # its new hosts have not deployed yet
     if added and rollout.state == RolloutState.SUCCEEDED:
         changes.update(state=RolloutState.RUNNING, active_pk=store.ACTIVE_PK, finished_at=None,
                        wave_done_at=None, reason=f"{len(added)} hosts added")

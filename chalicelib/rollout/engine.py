@@ -7,7 +7,10 @@ its dependencies allow it and no host is still mid-deploy, then ``running`` wave
 after ``bake_seconds`` when ``auto_promote`` and the before-wave gate allow. Only released waves
 have ``pending`` host items, so only their hosts see a deploy on poll. ``drive_one`` is what the
 tick (``chalicelib.rollout.tick``) and a new version (``chalicelib.rollout.changes``) call;
-``start``, ``open_waves`` and ``top_up`` are shared with the controls. See ``docs/rollouts.md``.
+``start``, ``open_waves`` and ``top_up`` are shared with the controls. Only the tick asks a
+before-wave gate (``ask_gates``, within its ``deadline``); a step run for an API request leaves
+a gated wave to the next tick (``gates.NEXT_TICK``). Each wave's start and finish times are kept
+(``chalicelib.rollout.timeline``). See ``docs/rollouts.md``.
 """
 import datetime
 import secrets
@@ -17,7 +20,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from chalicelib import events, versions
 from chalicelib.build import releases
 from chalicelib.models import HostState, Project, Rollout, condition_failed
-from chalicelib.rollout import gates, hostitems, lock, plan, rollback, store
+from chalicelib.rollout import gates, hostitems, lock, plan, rollback, store, timeline
 from chalicelib.states import (DeployKind, HOST_DONE, HOST_FAILED, HOST_IN_FLIGHT, HOST_PENDING,
                                HostStatus, ReleaseState, RolloutState)
 from chalicelib.times import format_time
@@ -28,13 +31,20 @@ TICK_ACTOR = "fabu:tick"
 BUSY, RACED = "busy", "raced"
 
 
-def drive_one(rollout: Rollout, now: datetime.datetime, actor: str = TICK_ACTOR) -> str:
-    """Drive ``rollout`` one step under its lock: its new state, or ``BUSY``/``RACED``."""
+def drive_one(rollout: Rollout, now: datetime.datetime, actor: str = TICK_ACTOR, *,
+              ask_gates: bool = False, deadline: float | None = None) -> str:
+    """Drive ``rollout`` one step under its lock: its new state, or ``BUSY``/``RACED``.
+
+    ``ask_gates``: the tick's step, which may ask a before-wave gate (by ``deadline``, a
+    ``time.monotonic()`` value) and stamps ``driven_at``; a step for an API request never asks.
+    Any other error propagates (the tick records it on the rollout: ``rollout.failures``).
+    """
     owner = f"t-{secrets.token_hex(6)}"
-    if not lock.acquire(rollout, owner):
+    if not lock.acquire(rollout, owner, now=now, driven=ask_gates):
         return BUSY
     try:
-        return str(_drive(rollout, now, actor))  # a plain string, as stored and as JSON shows it
+        # a plain string, as stored and as JSON shows it
+        return str(_drive(rollout, now, actor, ask_gates, deadline))
     except UpdateError as exc:
         if condition_failed(exc):
             return RACED  # the rollout changed under us (e.g. deleted): look again next tick
@@ -43,25 +53,28 @@ def drive_one(rollout: Rollout, now: datetime.datetime, actor: str = TICK_ACTOR)
         lock.release(rollout, owner)
 
 
-def _drive(rollout: Rollout, now: datetime.datetime, actor: str) -> str:
+def _drive(rollout: Rollout, now: datetime.datetime, actor: str, ask_gates: bool,
+           deadline: float | None) -> str:
     if rollout.state == RolloutState.SCHEDULED:
         if now < rollout.start_at:
             return RolloutState.SCHEDULED
         store.set_fields(rollout, state=RolloutState.WAITING_RELEASE)
     if rollout.state == RolloutState.WAITING_RELEASE:
-        return start(rollout, now, actor)
+        return start(rollout, now, actor, ask_gates=ask_gates, deadline=deadline)
     items = hostitems.released_items(rollout)
     _expire_leases(rollout, items, now, actor)
     if rollout.state == RolloutState.RUNNING:
-        return _drive_waves(rollout, items, now, actor)
+        return _drive_waves(rollout, items, now, actor, ask_gates, deadline)
     if rollout.state == RolloutState.ROLLING_BACK:
         return rollback.drive(rollout, items, now, actor)
     return rollout.state  # paused, halted: leases only
 
 
-def start(rollout: Rollout, now: datetime.datetime, actor: str) -> str:
+def start(rollout: Rollout, now: datetime.datetime, actor: str, *, ask_gates: bool = False,
+          deadline: float | None = None) -> str:
     """Start a ``waiting_release`` rollout if nothing holds it: plan its waves, write every
-    host's item, release wave 0. Returns the rollout's state afterwards."""
+    host's item, release wave 0. Returns the rollout's state afterwards. Wave 0's gate is asked
+    only with ``ask_gates`` (the tick); otherwise a gated start waits for the next tick."""
     try:
         project = Project.get(rollout.project)
     except DoesNotExist:
@@ -72,9 +85,8 @@ def start(rollout: Rollout, now: datetime.datetime, actor: str) -> str:
     if blocker:
         _wait(rollout, blocker, actor)
         return RolloutState.WAITING_RELEASE
-    verdict = gates.check_before_wave(rollout, 0, now, project.spec)
-    if not verdict.ok:
-        return gates.hold(rollout, verdict, actor)
+    if _gate_holds(rollout, 0, now, actor, project.spec, ask_gates, deadline):
+        return rollout.state
     settings = store.settings(rollout)
     waves = plan.plan_waves(rollout.project, project.spec.get("hosts", []),
                             settings.get("canary_hosts", []), settings.get("waves", ["100%"]))
@@ -90,7 +102,8 @@ def start(rollout: Rollout, now: datetime.datetime, actor: str) -> str:
             hostitems.forget(item)  # the host left the project
     sizes = [len(w) for w in waves]
     store.set_fields(rollout, state=RolloutState.RUNNING, wave=0, waves=sizes, wave_started_at=now,
-                     wave_done_at=None, reason=None)
+                     wave_done_at=None, reason=None,
+                     wave_times=timeline.started(rollout, 0, 0, now, wave_count=len(waves)))
     store.record(rollout, "rollout.started", actor, f"rollout of {rollout.version} started: "
                  f"{len(planned)} hosts in {len(waves)} waves", waves=sizes)
     if not waves:
@@ -143,6 +156,22 @@ def _remote_dependency_blocker(dep: dict, hosts: list[str]) -> str | None:
             f"now {good or 'none succeeded'})")
 
 
+def _gate_holds(rollout: Rollout, wave: int, now: datetime.datetime, actor: str,
+                spec: dict | None, ask_gates: bool, deadline: float | None) -> bool:
+    """True when ``wave`` may not start yet: its before-wave gate said no (the rollout waits or,
+    past the gate's deadline, is paused), or the gate is left to the tick (``ask_gates`` off)."""
+    if not ask_gates:
+        if not gates.has_before_wave(spec if spec is not None else gates.spec_of(rollout.project)):
+            return False
+        _wait(rollout, gates.NEXT_TICK, actor)
+        return True
+    verdict = gates.check_before_wave(rollout, wave, now, spec, deadline)
+    if verdict.ok:
+        return False
+    gates.hold(rollout, verdict, actor)
+    return True
+
+
 def _wait(rollout: Rollout, reason: str, actor: str) -> None:
     """Say why the rollout waits (once per reason: a ``rollout.blocked``/``waiting`` event)."""
     if rollout.reason == reason:
@@ -178,7 +207,7 @@ def _expire_leases(rollout: Rollout, items: list[HostState], now: datetime.datet
 
 
 def _drive_waves(rollout: Rollout, items: list[HostState], now: datetime.datetime,
-                 actor: str) -> str:
+                 actor: str, ask_gates: bool, deadline: float | None) -> str:
     settings = store.settings(rollout)
     total = sum(rollout.waves or [])
     allowed = plan.allowed_failures(settings.get("max_failures", 0), total)
@@ -187,6 +216,9 @@ def _drive_waves(rollout: Rollout, items: list[HostState], now: datetime.datetim
         return _halt(rollout, items, now, actor,
                      f"{len(failed)} hosts failed or lost (max_failures allows {allowed})")
     top_up(rollout, items, now)
+    times = timeline.finished(rollout, items, now)
+    if times is not None:
+        store.set_fields(rollout, wave_times=times)
     if not items or any(i.status not in HOST_DONE for i in items):
         return RolloutState.RUNNING
     wave = int(rollout.wave)
@@ -208,9 +240,8 @@ def _drive_waves(rollout: Rollout, items: list[HostState], now: datetime.datetim
     if now < bake_until:
         _wait(rollout, f"wave {wave} done: baking until {format_time(bake_until)}", actor)
         return RolloutState.RUNNING
-    verdict = gates.check_before_wave(rollout, wave + 1, now)
-    if not verdict.ok:
-        return gates.hold(rollout, verdict, actor)
+    if _gate_holds(rollout, wave + 1, now, actor, None, ask_gates, deadline):
+        return rollout.state
     open_waves(rollout, wave + 1, now, actor, "auto_promote")
     return RolloutState.RUNNING
 
@@ -225,7 +256,8 @@ def open_waves(rollout: Rollout, upto: int, now: datetime.datetime, actor: str, 
     """Release the waves after the current one up to ``upto`` (``why``: "auto_promote", or
     "promote by <actor>") and hand their hosts out."""
     first = int(rollout.wave) + 1
-    store.set_fields(rollout, wave=upto, wave_started_at=now, wave_done_at=None, reason=None)
+    store.set_fields(rollout, wave=upto, wave_started_at=now, wave_done_at=None, reason=None,
+                     wave_times=timeline.started(rollout, first, upto, now))
     for wave in range(first, upto + 1):
         store.record(rollout, "rollout.wave_started", actor,
                      f"wave {wave} of {rollout.version} started ({why})",

@@ -3,7 +3,8 @@
 The lock is two attributes of the ``Rollout`` item (``lock_owner``, ``lock_until``) taken with a
 write conditional on ``seq``: of two ticks at once one drives and the other skips ("busy"); a
 control waits a few seconds for a running tick, then answers 409. A lock whose holder died
-expires after ``LOCK_SECONDS`` (under the Lambda's minute).
+expires after ``LOCK_SECONDS`` (under the Lambda's minute, above the tick's time budget). The
+tick's lock write also stamps ``driven_at``, the order in which the next tick takes rollouts.
 """
 import contextlib
 import datetime
@@ -21,14 +22,24 @@ CONTROL_WAIT_SECONDS = 10.0
 _RETRY_SECONDS = 0.05
 
 
-def acquire(rollout: Rollout, owner: str) -> bool:
+def acquire(rollout: Rollout, owner: str, now: datetime.datetime | None = None,
+            driven: bool = False) -> bool:
     """Take the rollout's lock with a ``seq``-conditional write; False when someone holds it
-    (or the rollout changed since it was read)."""
-    now = utcnow()
-    if rollout.lock_owner and rollout.lock_until and rollout.lock_until > now:
+    (or the rollout changed since it was read).
+
+    ``now`` is the caller's clock when it runs ahead of the wall clock (a tick run at a later
+    time sees older locks as expired); the lock itself always lasts ``LOCK_SECONDS`` of wall
+    time. ``driven``: the tick takes the rollout, so ``driven_at`` is stamped too.
+    """
+    wall = utcnow()
+    clock = max(wall, now) if now is not None else wall
+    if rollout.lock_owner and rollout.lock_until and rollout.lock_until > clock:
         return False
-    until = now + datetime.timedelta(seconds=LOCK_SECONDS)
-    return update_if(rollout, [Rollout.lock_owner.set(owner), Rollout.lock_until.set(until)])
+    until = wall + datetime.timedelta(seconds=LOCK_SECONDS)
+    actions = [Rollout.lock_owner.set(owner), Rollout.lock_until.set(until)]
+    if driven:
+        actions.append(Rollout.driven_at.set(wall))
+    return update_if(rollout, actions)
 
 
 def release(rollout: Rollout, owner: str) -> None:

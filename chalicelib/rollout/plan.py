@@ -8,7 +8,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 
-_PERCENT_RE = re.compile(r"^(\d{1,3})%$")
+_PERCENT_RE = re.compile(r"(\d{1,3})%")
 
 
 def wave_size(spec: int | str, total: int) -> int:
@@ -16,7 +16,7 @@ def wave_size(spec: int | str, total: int) -> int:
     of ``total`` rounded up; never more than ``total``."""
     if isinstance(spec, int):
         return min(spec, total)
-    percent = int(_PERCENT_RE.match(spec).group(1))
+    percent = int(_PERCENT_RE.fullmatch(spec).group(1))
     return min(total, -(-percent * total // 100))
 
 
@@ -54,7 +54,7 @@ def allowed_failures(max_failures: int | str | None, total: int) -> int:
     """How many failed or lost hosts a rollout tolerates: a count, or a percentage of its
     ``total`` hosts rounded down."""
     if isinstance(max_failures, str):
-        return int(_PERCENT_RE.match(max_failures).group(1)) * total // 100
+        return int(_PERCENT_RE.fullmatch(max_failures).group(1)) * total // 100
     return int(max_failures or 0)
 
 

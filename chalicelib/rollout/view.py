@@ -1,6 +1,7 @@
 """The read side of rollouts: what ``GET /api/v1/project/{id}`` shows about hosts and waves.
 
-``summary`` is the newest rollout with per-wave host counts by status; ``hosts`` lists each
+``summary`` is the newest rollout with per-wave host counts by status, per-wave start and
+finish times, the end of a running bake and the tick's last error driving it; ``hosts`` lists each
 host's target, running version, status, last report, and flags drift (running something other
 than its target) and silence (no poll for a while). Both read with Queries only: the project's
 rollouts partition and the hosts ``project-index``. Nothing here writes.
@@ -8,7 +9,7 @@ rollouts partition and the hosts ``project-index``. Nothing here writes.
 import datetime
 
 from chalicelib.models import HostState
-from chalicelib.rollout import hostitems, plan, store
+from chalicelib.rollout import hostitems, plan, store, timeline
 from chalicelib.states import (HOST_FAILED, HOST_UNKNOWN, ROLLOUT_ACTIVE, ROLLOUT_NOT_STARTED, HostStatus,
                                RolloutState)
 from chalicelib.times import format_time, utcnow
@@ -41,11 +42,12 @@ def summary(project_id: str) -> dict | None:
     counts = plan.wave_counts(mine)
     silent = _silent_hosts(mine)
     started = rollout.state not in ROLLOUT_NOT_STARTED
+    times = timeline.rows(rollout)
     waves = []
     for index, size in enumerate(rollout.waves or []):
         waves.append({"wave": index, "size": size, "counts": counts.get(index, {}),
                       "released": index <= int(rollout.wave) and started,
-                      "silent": sum(1 for i in silent if int(i.wave) == index)})
+                      "silent": sum(1 for i in silent if int(i.wave) == index), **times[index]})
     settings = store.settings(rollout)
     return {"id": rollout.rollout_id, "version": rollout.version,
             "previous_version": rollout.previous_version, "state": rollout.state,
@@ -60,6 +62,8 @@ def summary(project_id: str) -> dict | None:
             "start_at": format_time(rollout.start_at),
             "wave_started_at": format_time(rollout.wave_started_at),
             "wave_done_at": format_time(rollout.wave_done_at),
+            "bake_until": format_time(timeline.bake_until(rollout, utcnow())),
+            "error": rollout.error,
             "finished_at": format_time(rollout.finished_at), "created_by": rollout.created_by}
 
 

@@ -87,7 +87,7 @@ def test_a_gate_that_does_not_answer_in_time_counts_as_no(rollout_between_waves)
         verdict = gates.check_before_wave(load(), 1, T0)
     assert not verdict.ok and not verdict.pause
     waiting = [e for e in events.page("web", limit=5)[0] if e["kind"] == "gate.waiting"][0]
-    assert "timed out" in waiting["detail"]["answer"]
+    assert waiting["detail"]["answer"] == "no answer within 1 s"
 
 
 def test_without_a_gate_a_wave_goes_at_once_with_no_request_and_no_write(rollout_between_waves):

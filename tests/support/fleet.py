@@ -7,10 +7,14 @@ A host can be ``down`` (stops polling: silent) or ``hung`` (takes the script and
 its lease expires). Nothing in ``Fleet`` touches storage: only the API.
 
 The functions below it are the rollout tests' shared steps: create or update a project through
-the API, run the tick at a later time, and read the rollout and its events back.
+the API, run the tick at a later time, and read the rollout and its events back. ``SilentGate``
+is a before-wave gate that accepts connections and never answers (until told to approve).
 """
 import datetime
 import hashlib
+import json
+import socket
+import threading
 
 from chalicelib.states import DeployKind, Phase, ReportStatus
 from tests.conftest import base_project
@@ -166,3 +170,69 @@ def events_of(name, kind):
 def wave_counts(rollout):
     """Per-wave host counts by status of a rollout summary."""
     return [w["counts"] for w in rollout["waves"]]
+
+
+class SilentGate:
+    """A gate endpoint on 127.0.0.1 that accepts every connection, reads the request and never
+    answers — until ``approve()``, after which new requests get ``200``. ``asked`` lists the
+    path of every request read (``/<project>``), in arrival order; ``url(name)`` is a gate URL."""
+
+    def __init__(self):
+        self.asked = []
+        self.approving = False
+        self._lock = threading.Lock()
+        self._held = []
+        self._server = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def url(self, name="gate"):
+        return f"http://127.0.0.1:{self._server.getsockname()[1]}/{name}"
+
+    def approve(self):
+        self.approving = True
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._server.close()
+        with self._lock:
+            for conn in self._held:
+                conn.close()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            while len(body) < length:
+                body += conn.recv(65536)
+            path = head.split(b" ")[1].decode()
+            with self._lock:
+                self.asked.append((path, json.loads(body or b"{}")))
+                self._held.append(conn)
+            if self.approving:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                conn.close()
+        except OSError:
+            pass
+
+    def paths(self):
+        """The paths asked so far, in order."""
+        with self._lock:
+            return [path for path, _ in self.asked]
