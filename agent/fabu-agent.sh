@@ -10,12 +10,16 @@
 # API then still holds that deploy in progress and answers 204, so the next run fetches the
 # script anyway: the script reports the interrupted deploy before anything else.
 #
-# Configuration, environment only: /etc/fabu/agent.env (or $FABU_AGENT_ENV) is sourced first
-# when present, so its values win over the environment. FABU_API_URL, FABU_REGION (required),
-# FABU_HOST (default: hostname -f), AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+
+# Configuration: the environment, then /etc/fabu/agent.env (or $FABU_AGENT_ENV) when present, whose
+# values win. That file is data, never sourced: KEY=VALUE lines of the keys below, '#' comments
+# and blank lines; a value bare or in matching '…' or "…" quotes and taken literally (nothing
+# expands, nothing runs); an unknown key or a malformed line is an error naming its line (exit 2).
+# FABU_API_URL (https://, or http:// only to 127.0.0.0/8, ::1 or localhost), FABU_REGION
+# (required), FABU_HOST (default: hostname -f), AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+
 # AWS_SESSION_TOKEN) or, without them, the EC2 instance role through IMDSv2 ($FABU_IMDS_URL,
 # default http://169.254.169.254), FABU_ROOT (default /opt/fabu), FABU_SPLAY (max seconds of
-# deterministic per-host delay, default 0).
+# deterministic per-host delay, default 0), FABU_KILL_GRACE (seconds from TERM to KILL of a user
+# script out of time, default 10), HTTPS_PROXY/https_proxy, NO_PROXY/no_proxy, CURL_CA_BUNDLE.
 #
 # Exit codes: 0 nothing pending, deployed, or another run holds the lock; 1 a user script or
 # check failed in the deploy script; 2 an environment/configuration error (or a platform error
@@ -54,15 +58,95 @@ ensure() {
     fi
 }
 
+# The keys agent.env may set.
+CONFIG_KEYS=(FABU_API_URL FABU_REGION FABU_HOST FABU_ROOT FABU_SPLAY FABU_IMDS_URL FABU_KILL_GRACE
+    AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN HTTPS_PROXY https_proxy NO_PROXY
+    no_proxy CURL_CA_BUNDLE)
+# The longest agent.env read (lines).
+CONFIG_MAX_LINES=1000
+
+# read_config FILE: set and export the KEY=VALUE lines of FILE, read as data. A value means what
+# it would mean to a shell reading the file, minus anything that would expand or run there: a
+# bare value is plain characters only, "…" holds no $ ` or \, '…' anything but '.
+read_config() {
+    local file=$1 line key value known n=0
+    local assignment='^(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$'
+    local bare='^[A-Za-z0-9_./:@%+,=-]*$' single="^'([^']*)'\$" double='^"([^"$`\\]*)"$'
+    if [[ ! -r $file ]]; then
+        err "cannot read $file"
+    fi
+    if [[ $(stat -L -c %a -- "$file") == *[2367] ]]; then
+        err "$file is writable by every user: anyone could point this host elsewhere (chmod o-w it; 0640 root:deploy when it holds keys)"
+    fi
+    while IFS= read -r line || [[ -n $line ]]; do
+        n=$((n + 1))
+        if ((n > CONFIG_MAX_LINES)); then
+            err "$file: more than $CONFIG_MAX_LINES lines; this is not an agent.env"
+        fi
+        line=${line%$'\r'}
+        line=${line#"${line%%[![:space:]]*}"}     # leading and trailing blanks
+        line=${line%"${line##*[![:space:]]}"}
+        if [[ -z $line || $line == '#'* ]]; then
+            continue
+        fi
+        if ! [[ $line =~ $assignment ]]; then
+            err "$file line $n: not KEY=VALUE (nothing is run from this file: it is data)"
+        fi
+        key=${BASH_REMATCH[2]} value=${BASH_REMATCH[3]}
+        for known in "${CONFIG_KEYS[@]}" ""; do
+            [[ $known != "$key" ]] || break
+        done
+        if [[ -z $known ]]; then
+            err "$file line $n: unknown key $key (known: ${CONFIG_KEYS[*]})"
+        fi
+        if [[ $value =~ $single || $value =~ $double ]]; then
+            value=${BASH_REMATCH[1]}
+        elif ! [[ $value =~ $bare ]]; then
+            err "$file line $n: the value of $key holds spaces, quotes or shell characters: put it in single quotes, '…' (taken literally; nothing in agent.env expands or runs)"
+        fi
+        printf -v "$key" '%s' "$value"
+        export "${key?}"
+    done <"$file"
+}
+
+# FABU_API_URL carries signed requests: https://, or http:// only to this machine.
+check_api_url() {
+    local url=$FABU_API_URL authority host octets='^127\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$'
+    if [[ $url =~ [[:space:]] ]]; then
+        err "FABU_API_URL must not contain spaces: '$url'"
+    fi
+    case ${url,,} in
+        https://?*) authority=${url:8} ;;
+        http://?*) authority=${url:7} ;;
+        *) err "FABU_API_URL must be an https:// URL, not '$url'" ;;
+    esac
+    authority=${authority%%[/?#]*}
+    if [[ $authority == *@* ]]; then
+        err "FABU_API_URL must not carry a user name or password ('…@'): '$url'"
+    fi
+    if [[ ${url,,} == https://* ]]; then
+        return 0
+    fi
+    if [[ $authority == \[* ]]; then
+        host=${authority#\[}
+        host=${host%%\]*}
+    else
+        host=${authority%%:*}
+    fi
+    host=${host,,}
+    if [[ $host == localhost || $host == ::1 || $host == 0:0:0:0:0:0:0:1 ]]; then
+        return 0
+    fi
+    if [[ $host =~ $octets ]] && ((BASH_REMATCH[1] <= 255 && BASH_REMATCH[2] <= 255 && BASH_REMATCH[3] <= 255)); then
+        return 0
+    fi
+    err "FABU_API_URL '$url' is plain http:// to '$host': the host's signed requests and the deploy script must not travel unencrypted; use https:// (http:// is only for 127.0.0.0/8, ::1 or localhost)"
+}
+
 load_config() {
     local env_file=${FABU_AGENT_ENV:-/etc/fabu/agent.env}
-    if [[ -f $env_file ]]; then
-        set -a
-        # shellcheck source=/dev/null
-        if ! . "$env_file"; then
-            err "cannot read $env_file"
-        fi
-        set +a
+    if [[ -e $env_file ]]; then
+        read_config "$env_file"
     fi
     FABU_ROOT=${FABU_ROOT:-/opt/fabu}
     FABU_SPLAY=${FABU_SPLAY:-0}
@@ -73,6 +157,9 @@ load_config() {
     [[ -n ${FABU_API_URL:-} ]] || err "FABU_API_URL is not set (environment or $env_file)"
     [[ -n ${FABU_REGION:-} ]] || err "FABU_REGION is not set (environment or $env_file)"
     [[ $FABU_SPLAY =~ ^[0-9]+$ ]] || err "FABU_SPLAY must be a whole number of seconds, not '$FABU_SPLAY'"
+    [[ $FABU_HOST =~ ^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$ ]] || err "FABU_HOST must be a host name (letters, digits, '-' and '.'), not '$FABU_HOST'"
+    [[ $FABU_REGION =~ ^[a-z0-9-]{1,64}$ ]] || err "FABU_REGION must be an AWS region such as eu-west-1, not '$FABU_REGION'"
+    check_api_url
     FABU_API_URL=${FABU_API_URL%/}
     export FABU_API_URL FABU_HOST FABU_REGION FABU_ROOT
 }
@@ -182,7 +269,7 @@ interrupted_deploy_on_disk() {
 
 main() {
     local cmd status
-    for cmd in curl flock cksum bash tail head sed mktemp; do
+    for cmd in curl flock cksum bash tail head sed mktemp stat; do
         need_cmd "$cmd"
     done
     load_config

@@ -36,12 +36,28 @@ CANARY_CHECK_FAILS = 'echo "check: /healthz answered 500 on $(hostname)" >&2\nex
 
 _APP_SH = """\
 #!/usr/bin/env bash
-# The demo app: 'start' records the running version beside the releases, 'stop' clears it.
+# The demo app. The project's scripts run it from its own release dir: 'start' records the
+# running version beside the releases, 'stop' clears it.
+#
+# The pattern to copy: a script names its OWN release with FABU_VERSION, which is always the
+# version of the release the script belongs to (FABU_RELEASE_DIR) - during a rollback too, where
+# the release being restarted is the older one. What the host moves away from and to in this
+# step is FABU_PREVIOUS_VERSION and FABU_TARGET_VERSION: for log lines and migrations, never to
+# name the release being started.
 set -eu
 state="$FABU_RELEASE_DIR/../../app.state"
+own=$(cat VERSION)   # the release's own idea of its version: FABU_VERSION must agree
+if [ "$own" != "$FABU_VERSION" ]; then
+    echo "app.sh: FABU_VERSION is $FABU_VERSION but this release is $own" >&2
+    exit 1
+fi
 case "${1:-}" in
-    start) echo "$FABU_VERSION started $(date -u +%FT%TZ)" > "$state"; echo "started $FABU_VERSION" ;;
-    stop) rm -f -- "$state"; echo "stopped" ;;
+    start)
+        echo "$FABU_VERSION started $(date -u +%FT%TZ)" > "$state"
+        echo "started $FABU_VERSION (host: ${FABU_PREVIOUS_VERSION:-nothing} -> $FABU_TARGET_VERSION)" ;;
+    stop)
+        rm -f -- "$state"
+        echo "stopped $FABU_VERSION (host: $FABU_PREVIOUS_VERSION -> ${FABU_TARGET_VERSION:-nothing})" ;;
     *) echo "usage: app.sh start|stop" >&2; exit 2 ;;
 esac
 """
@@ -96,12 +112,22 @@ def project_body(settings, repo_url):
             "hosts": settings.hosts,
             "scripts": {"start": "bash ./app.sh start", "stop": "bash ./app.sh stop",
                         "test": "bash ./check.sh"},
+            # A start, stop or test that hangs is ended (its whole process group) and fails.
+            "timeouts": {"start": 60, "stop": 60, "test": 120},
             "rollout": {"waves": [1, "25%", "100%"], "bake_seconds": settings.bake_seconds,
                         "max_failures": 0, "auto_promote": True, "auto_rollback": True,
                         "canary_hosts": [settings.hosts[0]], "deploy_timeout": 120}}
 
 
 # --- the sandbox hosts -------------------------------------------------------------------------
+
+def _env_line(name, value):
+    """One ``agent.env`` line: the agent reads the file as data, a '...' value literally."""
+    text = str(value)
+    if "'" in text or "\n" in text:
+        raise SystemExit(f"demo: cannot write {name}={text!r} into agent.env (no ' or newline)")
+    return f"{name}='{text}'\n"
+
 
 class Fleet:
     """Sandbox hosts running the real cron agent every few seconds, each in its own FABU_ROOT."""
@@ -119,7 +145,7 @@ class Fleet:
             (home / "root").mkdir(parents=True)
             minted = principals.add_principal(HOST_ARN % host, path=self.settings.principals)
             env_file = home / "agent.env"
-            env_file.write_text("".join("%s=%s\n" % pair for pair in (
+            env_file.write_text("".join(_env_line(name, value) for name, value in (
                 ("FABU_API_URL", self.settings.api_url), ("FABU_REGION", self.settings.region),
                 ("FABU_HOST", host), ("AWS_ACCESS_KEY_ID", minted.access_key_id),
                 ("AWS_SECRET_ACCESS_KEY", minted.secret_access_key),
@@ -212,7 +238,7 @@ def wait_for(client, version, settings, deadline):
 
 
 def run(settings, client, fleet):
-    from fabu_cli.commands import explain_failures
+    from fabu_cli.watch import explain_failures
     deadline = time.monotonic() + settings.timeout
     client.get("/api/v1/project")  # fails early (and clearly) when the API is not there
     _reset_project(client)

@@ -19,6 +19,7 @@ import shlex
 
 from chalicelib import versions
 from chalicelib.errors import ValidationError
+from chalicelib.projects.schema import TIMEOUT_DEFAULTS, TIMEOUT_LIMITS
 from chalicelib.states import DeployKind
 
 TEMPLATE_NAME = "deploy.sh.j2"
@@ -102,6 +103,7 @@ def _prepare_item(index, item):
         "deps": [word for group in deps for alt in group for word in alt],
         "dep_group_sizes": [len(group) for group in deps],
         "scripts": _encode_scripts(item.get("scripts") or {}, f"{path}.scripts"),
+        "timeouts": _timeouts(item.get("timeouts"), f"{path}.timeouts"),
         "health_timeout": _int(settings["health_timeout"], f"{path}.health_timeout"),
         "health_interval": _int(settings["health_interval"], f"{path}.health_interval"),
         "auto_rollback": "1" if settings["auto_rollback"] else "0",
@@ -118,6 +120,24 @@ def _encode_scripts(scripts, path):
             raise _bad(f"{path}.{name}", "must be a string")
         encoded[name] = base64.b64encode(body.encode("utf-8")).decode("ascii")
     return encoded
+
+
+def _timeouts(timeouts, path):
+    """Every timed script's limit in whole seconds: the item's, else the project default (600).
+    A project stored before ``timeouts`` existed has none, and gets the defaults."""
+    if timeouts is None or timeouts == {}:
+        return dict(TIMEOUT_DEFAULTS)        # the common case: nothing to check
+    if not isinstance(timeouts, dict):
+        raise _bad(path, "must be an object of seconds per script")
+    if not timeouts.keys() <= TIMEOUT_DEFAULTS.keys():
+        unknown = sorted(str(key) for key in timeouts.keys() - TIMEOUT_DEFAULTS.keys())[0]
+        raise _bad(f"{path}.{unknown}", f"unknown script: use {', '.join(TIMEOUT_DEFAULTS)}")
+    low, high = TIMEOUT_LIMITS
+    limits = dict(TIMEOUT_DEFAULTS, **timeouts)
+    for name, seconds in limits.items():
+        if type(seconds) is not int or not low <= seconds <= high:   # bool is not an int here
+            raise _bad(f"{path}.{name}", f"must be a whole number of seconds from {low} to {high}")
+    return limits
 
 
 def _text(value, path, *, required=False):

@@ -8,7 +8,7 @@ from typing import Any
 
 from chalicelib import versions
 from chalicelib.projects import schema
-from chalicelib.projects.checks import Errors, check_string, check_type, check_url
+from chalicelib.projects.checks import Errors, check_int, check_string, check_type, check_url
 from chalicelib.times import parse_time
 
 
@@ -21,13 +21,13 @@ def host_name_problem(name: Any) -> str | None:
     if name != name.lower():
         return "host names are lowercase"
     if not 0 < len(name) <= schema.MAX_HOST_NAME or not all(
-            schema.HOST_LABEL_RE.match(label) for label in name.split(".")):
+            schema.HOST_LABEL_RE.fullmatch(label) for label in name.split(".")):
         return "must be an RFC 1123 host name (letters, digits, '-' and '.', labels of 1-63)"
     return None
 
 
 def validate_name(errors: Errors, name: Any) -> None:
-    if check_string(errors, "name", name, schema.MAX_LENGTHS["name"]) and not schema.SLUG_RE.match(name):
+    if check_string(errors, "name", name, schema.MAX_LENGTHS["name"]) and not schema.SLUG_RE.fullmatch(name):
         errors.add("name", "must be a slug: lowercase letters, digits and '-', 1-63 characters, "
                            "starting and ending with a letter or digit")
 
@@ -57,17 +57,18 @@ def validate_source(errors: Errors, source: Any, local: bool) -> None:
     schemes = schema.SOURCE_SCHEMES[kind]
     if kind == "git" and not local:
         schemes = schemes - {"file"}
-    parts = check_url(errors, "source.url", source["url"], schemes, schema.MAX_LENGTHS["url"])
+    parts = check_url(errors, "source.url", source["url"], schemes, schema.MAX_LENGTHS["url"],
+                      local=local)
     if parts and kind == "s3" and not parts.path.strip("/"):
         errors.add("source.url", "must name an object or prefix: s3://bucket/key")
     ref = source.get("ref")
     if ref is not None and check_string(errors, "source.ref", ref, schema.MAX_LENGTHS["ref"]):
-        if not schema.GIT_REF_RE.match(ref):
+        if not schema.GIT_REF_RE.fullmatch(ref):
             errors.add("source.ref", "must be a tag, branch or commit (no spaces, '..' or leading '-')")
     creds = source.get("credentials")
     if creds is not None and check_string(errors, "source.credentials", creds,
                                           schema.MAX_LENGTHS["credentials"]):
-        if not schema.SECRET_REF_RE.match(creds):
+        if not schema.SECRET_REF_RE.fullmatch(creds):
             errors.add("source.credentials", "must be a reference: ssm:/path/name or "
                                              "secretsmanager:<name or ARN>")
 
@@ -102,7 +103,7 @@ def validate_depends_on(errors: Errors, deps: Any, own_name: str | None) -> None
             if key not in schema.DEPENDS_ON_FIELDS:
                 errors.add(f"{path}.{key}", "unknown field")
         project = dep.get("project")
-        if not isinstance(project, str) or not schema.SLUG_RE.match(project):
+        if not isinstance(project, str) or not schema.SLUG_RE.fullmatch(project):
             errors.add(f"{path}.project", "must be the name of a project")
         elif project == own_name:
             errors.add(f"{path}.project", f"dependency cycle: {own_name} -> {own_name}")
@@ -127,6 +128,23 @@ def validate_scripts(errors: Errors, scripts: Any) -> None:
         elif text is not None and check_string(errors, path, text, schema.MAX_SCRIPT_BYTES):
             if len(text.encode("utf-8")) > schema.MAX_SCRIPT_BYTES:
                 errors.add(path, "is too long (at most 64 KB)")
+
+
+def validate_timeouts(errors: Errors, timeouts: Any) -> None:
+    """``{script: seconds}``: the time limit of each user script but ``health`` (whose window is
+    ``rollout.health_timeout``), whole seconds within ``schema.TIMEOUT_LIMITS``."""
+    names = ", ".join(schema.TIMEOUT_SCRIPTS)
+    if not check_type(errors, "timeouts", timeouts, dict, f"an object of seconds per script ({names})"):
+        return
+    low, high = schema.TIMEOUT_LIMITS
+    for key, seconds in timeouts.items():
+        path = f"timeouts.{key}"
+        if key == "health":
+            errors.add(path, "health has no timeout here: set rollout.health_timeout")
+        elif key not in schema.TIMEOUT_SCRIPTS:
+            errors.add(path, f"unknown script: use {names}")
+        else:
+            check_int(errors, path, seconds, low, high)
 
 
 def validate_time(errors: Errors, path: str, value: Any) -> None:

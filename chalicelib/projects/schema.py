@@ -1,29 +1,30 @@
 """The project contract as data: field names, defaults, limits, reserved names and patterns.
 
 Everything the validators check against is named here once, so other code (the host protocol's
-name checks, a generated field reference) reads the same limits the API enforces.
+name checks, a generated field reference) reads the same limits the API enforces. Patterns are
+unanchored: use them with ``fullmatch`` only (``match`` with ``$`` lets a trailing newline in).
 """
 import re
 
 #: A project name (its id): a DNS-label-like slug.
-SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+SLUG_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 #: One label of an RFC 1123 host name (lowercase).
-HOST_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+HOST_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 #: A git tag, branch or commit: no spaces, no ``..``, no leading ``-`` (never an option).
-GIT_REF_RE = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/+@-]{1,200}(?<![./])$")
+GIT_REF_RE = re.compile(r"(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/+@-]{1,200}(?<![./])")
 #: A secret given by reference, never by value.
 SECRET_REF_RE = re.compile(
-    r"^(ssm:/[A-Za-z0-9_.\-/]{1,1000}|secretsmanager:[A-Za-z0-9_+=.@:/-]{1,2000})$")
-SNS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
+    r"ssm:/[A-Za-z0-9_.\-/]{1,1000}|secretsmanager:[A-Za-z0-9_+=.@:/-]{1,2000}")
+SNS_ARN_RE = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
 #: A percentage of a project's hosts (``waves``, ``max_failures``): ``"10%"``.
-PERCENT_RE = re.compile(r"^(\d{1,3})%$")
+PERCENT_RE = re.compile(r"(\d{1,3})%")
 #: How a webhook secret given by reference starts (shown as is; inline secrets are redacted).
 SECRET_REF_PREFIXES = ("ssm:", "secretsmanager:")
 
 #: Every top-level field of a project body.
 TOP_FIELDS = ("id", "name", "version", "source", "ci_server", "deb_dependencies", "depends_on",
-              "scripts", "deploy_at", "hosts", "rollout", "notify", "gates", "apply_at",
-              "description")
+              "scripts", "timeouts", "deploy_at", "hosts", "rollout", "notify", "gates",
+              "apply_at", "description")
 #: Fields a create must carry.
 REQUIRED_FIELDS = ("name", "version", "hosts")
 #: Fields that are requests about the project, not settings: never stored in ``spec``.
@@ -48,6 +49,11 @@ SOURCE_SCHEMES = {
 
 SCRIPT_NAMES = ("start", "stop", "test", "pre_deploy", "post_deploy", "health")
 MAX_SCRIPT_BYTES = 64 * 1024
+#: The user scripts with a time limit in ``timeouts`` (``health`` has ``rollout.health_timeout``),
+#: each limit's default (a create stores them all) and its bounds, in whole seconds.
+TIMEOUT_SCRIPTS = ("start", "stop", "test", "pre_deploy", "post_deploy")
+TIMEOUT_DEFAULTS = {name: 600 for name in TIMEOUT_SCRIPTS}
+TIMEOUT_LIMITS = (1, 86400)
 
 MAX_DEB_DEPENDENCIES = 100
 DEPENDS_ON_FIELDS = ("project", "version")
@@ -70,6 +76,9 @@ ROLLOUT_LIMITS = {"bake_seconds": (0, 7 * 86400), "deploy_timeout": (60, 86400),
 ROLLOUT_FLAGS = ("auto_promote", "auto_rollback")
 ROLLBACK_MODES = ("all", "waves")
 MAX_WAVES = 20
+#: ``(low, high)`` of a percentage: a wave's (``"10%"``), and ``max_failures``' (``"5%"``).
+WAVE_PERCENT_LIMITS = (1, 100)
+MAX_FAILURES_PERCENT_LIMITS = (0, 100)
 #: The wave every plan must end with.
 LAST_WAVE = "100%"
 
@@ -78,6 +87,11 @@ MAX_WEBHOOKS = 10
 WEBHOOK_FIELDS = ("url", "secret", "timeout_seconds", "deadline_seconds")
 #: ``(low, high)`` of a webhook's whole-number settings.
 WEBHOOK_LIMITS = {"timeout_seconds": (1, 60), "deadline_seconds": (1, 7 * 86400)}
+#: What a webhook leaves out means (the notifier's timeout; how long a gate may say "not yet").
+WEBHOOK_DEFAULTS = {"timeout_seconds": 5, "deadline_seconds": 3600}
+#: The URL schemes of webhooks and gates; the local stage also takes ``http``.
+WEBHOOK_SCHEMES = ("https",)
+WEBHOOK_SCHEMES_LOCAL = ("https", "http")
 GATE_NAMES = ("before_wave", "after")
 
 #: What a create fills in for every optional field it leaves out (``rollout`` merges over

@@ -38,6 +38,8 @@ def _check_body(errors: Errors, body: dict, partial: bool, local: bool) -> None:
         fields.validate_depends_on(errors, body["depends_on"], body.get("name") or body.get("id"))
     if "scripts" in body:
         fields.validate_scripts(errors, body["scripts"])
+    if "timeouts" in body:
+        fields.validate_timeouts(errors, body["timeouts"])
     for key in schema.TIME_FIELDS:
         if body.get(key) is not None:
             fields.validate_time(errors, key, body[key])
@@ -69,6 +71,7 @@ def validate_project(body: Any, *, partial: bool = False, local: bool = False) -
         for key, default in schema.CREATE_DEFAULTS.items():
             clean.setdefault(key, copy.deepcopy(default))
         clean["rollout"] = copy.deepcopy(dict(schema.ROLLOUT_DEFAULTS, **clean.get("rollout", {})))
+        clean["timeouts"] = dict(schema.TIMEOUT_DEFAULTS, **clean.get("timeouts", {}))
     return clean
 
 

@@ -9,8 +9,8 @@
 # The data part assigns these variables, which this file only reads:
 #   FABU_SCRIPT_HOST FABU_SCRIPT_GENERATED_AT FABU_ITEM_COUNT        (the script's header values)
 #   P_KIND P_PROJECT P_VERSION P_DEPLOY_ID P_REASON P_URL P_SHA256 P_SIZE P_DEPS P_DEP_GROUP_SIZES
-#   P_SCRIPTS P_HEALTH_TIMEOUT P_HEALTH_INTERVAL P_AUTO_ROLLBACK P_KEEP_RELEASES P_MIN_FREE_MB
-#                                                  (one item's values, set by `load_item N`)
+#   P_SCRIPTS P_TIMEOUTS P_HEALTH_TIMEOUT P_HEALTH_INTERVAL P_AUTO_ROLLBACK P_KEEP_RELEASES
+#   P_MIN_FREE_MB                                  (one item's values, set by `load_item N`)
 # so "referenced but not assigned" (SC2154) is off for this file alone; the test checks, with
 # the optional check-unassigned-uppercase on, that the directive hides nothing but these names.
 # shellcheck disable=SC2154 # the variables listed above are assigned by the data part
@@ -21,7 +21,12 @@ set -euo pipefail
 FABU_OUTPUT_LIMIT=65536
 REPORT_HTTP_STATUS=""
 FABU_SCRIPT_NAMES=(start stop test pre_deploy post_deploy health)
+# The time limit of a user script whose item names none (health's is P_HEALTH_TIMEOUT).
+FABU_DEFAULT_TIMEOUT=600
+# At most this many refused entries of a release tarball are named in the report.
+FABU_MAX_NAMED_ENTRIES=10
 declare -A P_SCRIPTS=()
+declare -A P_TIMEOUTS=()
 
 say() {
     printf 'fabu: %s\n' "$*"
@@ -224,45 +229,163 @@ run_phase() {
     return "$rc"
 }
 
-# run_user_script NAME RELEASE_DIR: run RELEASE_DIR/.fabu-scripts/NAME (if any) as a file, from
-# the release dir, with the FABU_* variables set and the host's API keys removed.
+# --- user scripts ----------------------------------------------------------------------------
+
+# run_user_script NAME RELEASE_DIR [SECONDS]: run the NAME script of the release in RELEASE_DIR
+# (if it has one) from that dir, with the FABU_* variables set, the host's API keys removed and a
+# time limit: SECONDS, else the item's timeout for NAME. Returns 0, 1 (it failed) or 124 (it
+# timed out).
+#
+# The limit is GNU coreutils' `timeout`: it makes itself the leader of a new process group for
+# the script and, on expiry, sends TERM to that whole group, then KILL after FABU_KILL_GRACE
+# seconds when the script is still there. Whatever of the group outlived the script (a child that
+# ignores TERM) is ended by end_process_group: nothing the script started keeps running, so it
+# can hold neither the host's deploy nor the agent's lock. A script that ends in time keeps its
+# background children (the daemons a `start` launches).
+#
+# FABU_VERSION is always the version of the script's own release (the one it starts, stops or
+# checks), FABU_PREVIOUS_VERSION the version the host moves away from and FABU_TARGET_VERSION the
+# one it moves to in this step (MOVING_FROM and MOVING_TO; a self-rollback swaps them).
 run_user_script() {
-    local name=$1 dir=$2 file=$2/.fabu-scripts/$1 rc
+    local name=$1 dir=$2 version=${2##*/} file limit pid rc started
+    file=$PROJECT_DIR/.fabu-scripts/$version/$name
     if [[ ! -s $file ]]; then
         return 0
     fi
-    say "running $name of ${dir##*/}"
-    if (
+    limit=${3:-}
+    if [[ -z $limit ]]; then
+        limit=${P_TIMEOUTS[$name]:-$FABU_DEFAULT_TIMEOUT}
+    fi
+    say "running $name of $version (time limit $limit s)"
+    started=$SECONDS
+    (
         cd -- "$dir" || exit 2
         unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
-        export FABU_PROJECT="$P_PROJECT" FABU_VERSION="$P_VERSION" \
-            FABU_PREVIOUS_VERSION="$PREVIOUS_VERSION" FABU_RELEASE_DIR="$dir" \
-            FABU_PHASE="$CURRENT_PHASE" FABU_SCRIPT="$name"
-        exec bash "$file" </dev/null
-    ); then
+        export FABU_PROJECT="$P_PROJECT" FABU_VERSION="$version" \
+            FABU_PREVIOUS_VERSION="$MOVING_FROM" FABU_TARGET_VERSION="$MOVING_TO" \
+            FABU_RELEASE_DIR="$dir" FABU_PHASE="$CURRENT_PHASE" FABU_SCRIPT="$name"
+        exec timeout --kill-after="$FABU_KILL_GRACE" "$limit" bash "$file" </dev/null
+    ) &
+    pid=$!
+    if wait "$pid"; then
         return 0
     else
         rc=$?
+    fi
+    # 124: timeout's TERM ended it; 137: its KILL did. Either only once the limit has passed (a
+    # script may exit 124 or be killed by someone else on its own).
+    if ((rc == 124 || rc == 128 + 9)) && ((SECONDS - started >= limit)); then
+        end_process_group "$pid"
+        fail "$name timed out after $limit s"
+        return 124
     fi
     fail "$name exited with code $rc"
     return 1
 }
 
-# Write the item's user scripts into DIR/.fabu-scripts ($2 = 1: only those missing there).
+# end_process_group PGID: after a timeout, give what is left of the group the grace to end on
+# the TERM it got, then KILL it; return once none of it runs (or, with a warning, 5 s later).
+end_process_group() {
+    local group=$1 deadline=$((SECONDS + FABU_KILL_GRACE)) killed=0
+    while group_alive "$group"; do
+        if ((!killed && SECONDS >= deadline)); then
+            kill -KILL -- "-$group" 2>/dev/null || true
+            killed=1
+            deadline=$((SECONDS + 5))
+        elif ((killed && SECONDS >= deadline)); then
+            warn "process group $group is still there after KILL"
+            return 0
+        fi
+        sleep 0.1
+    done
+}
+
+# True while a process of group $1 runs (zombies do not count: init may be slow to reap them).
+group_alive() {
+    local stat line
+    local -a fields
+    if [[ ! -d /proc/self ]]; then
+        kill -0 -- "-$1" 2>/dev/null
+        return
+    fi
+    for stat in /proc/[0-9]*/stat; do
+        line=""
+        IFS= read -r line 2>/dev/null <"$stat" || true    # it may end meanwhile
+        # "PID (COMM) STATE PPID PGRP ...": COMM may hold anything, so split after its last ") "
+        read -r -a fields <<<"${line##*) }"
+        if [[ ${fields[2]:-} == "$1" && ${fields[0]:-Z} != [ZX] ]]; then
+            return 0
+        fi
+    done
+    return 1
+}
+
+# The root-only directory of the user scripts of every release: $PROJECT_DIR/.fabu-scripts
+# (0700, the agent user's), one 0700 subdirectory per release version. Never inside a release:
+# a release is the tarball's content, and the scripts run as the agent's user.
+ensure_scripts_root() {
+    local root=$PROJECT_DIR/.fabu-scripts
+    if [[ -L $root ]] || { [[ -e $root ]] && [[ ! -d $root || ! -O $root ]]; }; then
+        fail "$root must be a directory of this user ($(id -un)): it holds the user scripts; remove it"
+        return 2
+    fi
+    if ! mkdir -p -- "$root" || ! chmod 0700 -- "$root"; then
+        fail "cannot create $root"
+        return 2
+    fi
+}
+
+# write_user_scripts VERSION [1]: the item's user scripts into .fabu-scripts/VERSION (0700 files
+# in a 0700 dir), replacing what was there; with 1, only add those missing there.
 write_user_scripts() {
-    local dir=$1/.fabu-scripts only_missing=${2:-0} name
-    if ! mkdir -p -- "$dir"; then
-        fail "cannot create $dir"
-        return 1
+    local version=$1 only_missing=${2:-0} dir tmp name
+    ensure_scripts_root || return
+    dir=$PROJECT_DIR/.fabu-scripts/$version
+    if ((only_missing)) && [[ -d $dir && ! -L $dir ]]; then
+        tmp=$dir
+    elif ! tmp=$(mktemp -d "$PROJECT_DIR/.fabu-scripts/.new-XXXXXX"); then
+        fail "cannot create a directory in $PROJECT_DIR/.fabu-scripts"
+        return 2
     fi
     for name in "${FABU_SCRIPT_NAMES[@]}"; do
-        if [[ -z ${P_SCRIPTS[$name]:-} ]] || { ((only_missing)) && [[ -s $dir/$name ]]; }; then
+        if [[ -z ${P_SCRIPTS[$name]:-} ]] || { ((only_missing)) && [[ -s $tmp/$name ]]; }; then
             continue
         fi
-        if ! base64 -d <<<"${P_SCRIPTS[$name]}" >"$dir/$name"; then
+        if ! base64 -d <<<"${P_SCRIPTS[$name]}" >"$tmp/$name" || ! chmod 0700 -- "$tmp/$name"; then
             fail "cannot write the $name script"
-            return 1
+            return 2
         fi
+    done
+    if [[ $tmp != "$dir" ]] && { ! rm -rf -- "$dir" || ! mv -T -- "$tmp" "$dir"; }; then
+        rm -rf -- "$tmp"
+        fail "cannot move the user scripts into $dir"
+        return 2
+    fi
+    chmod 0700 -- "$dir" || true
+}
+
+# Releases unpacked by an older fabu kept their scripts inside the release: move them (regular
+# files only) to .fabu-scripts/<version> once, so such a release is still stopped and restarted
+# by its own scripts; a release's own .fabu-scripts is never run from there.
+adopt_old_scripts() {
+    local release version legacy dir name
+    for release in "$PROJECT_DIR"/releases/*/; do
+        release=${release%/}
+        legacy=$release/.fabu-scripts
+        if [[ -L $legacy || ! -d $legacy ]]; then
+            continue
+        fi
+        version=${release##*/}
+        dir=$PROJECT_DIR/.fabu-scripts/$version
+        if [[ ! -e $dir ]] && ensure_scripts_root && mkdir -m 0700 -- "$dir"; then
+            for name in "${FABU_SCRIPT_NAMES[@]}"; do
+                if [[ -f $legacy/$name && ! -L $legacy/$name ]] && cp -- "$legacy/$name" "$dir/$name"; then
+                    chmod 0700 -- "$dir/$name" || true
+                fi
+            done
+            say "moved the user scripts of release $version to $dir"
+        fi
+        rm -rf -- "$legacy" || warn "could not remove $legacy"
     done
 }
 
@@ -352,17 +475,29 @@ download_and_unpack() {
         return 2
     fi
     say "sha256 verified: $actual"
+    check_archive "$artifact" || return
     if ! unpack=$(mktemp -d "$PROJECT_DIR/.unpack-XXXXXX"); then
         fail "cannot create a temporary directory in $PROJECT_DIR"
         return 2
     fi
-    if ! tar -xzf "$artifact" -C "$unpack" --no-same-owner; then
+    # Not as the archive says: owner and mode bits from this user and umask 022 (no setuid,
+    # setgid or group/world-writable entries; secure_release makes sure of it).
+    if ! (umask 022 && tar -xzf "$artifact" -C "$unpack" --no-same-owner --no-same-permissions); then
         rm -rf -- "$unpack"
         fail "cannot unpack the release tarball"
         return 2
     fi
     rm -rf -- "$unpack/.fabu-scripts" "$unpack/.fabu-version"
-    if ! write_user_scripts "$unpack" || ! printf '%s\n' "$P_VERSION" >"$unpack/.fabu-version"; then
+    if ! check_links "$unpack"; then
+        rm -rf -- "$unpack"
+        return 2
+    fi
+    if ! printf '%s\n' "$P_VERSION" >"$unpack/.fabu-version" || ! secure_release "$unpack"; then
+        rm -rf -- "$unpack"
+        fail "cannot write $RELEASE_DIR/.fabu-version or set the release's modes"
+        return 2
+    fi
+    if ! write_user_scripts "$P_VERSION"; then
         rm -rf -- "$unpack"
         return 2
     fi
@@ -378,6 +513,159 @@ download_and_unpack() {
         return 2
     fi
     say "unpacked into $RELEASE_DIR"
+}
+
+# --- what a release tarball may hold ----------------------------------------------------------
+
+# check_archive TARBALL: before anything is unpacked, refuse every entry that is not a regular
+# file, a directory or a symlink that stays inside the release: hard links, devices, fifos,
+# absolute or '..' names, symlinks to absolute paths or out of the release (the first
+# FABU_MAX_NAMED_ENTRIES are named). GNU tar lists names C-quoted and owners as numbers, so every
+# line is: MODE UID/GID SIZE DATE TIME "NAME"[ -> "TARGET"| link to "TARGET"], and the name
+# starts at the line's first double quote. No fork per entry: a release may hold 100k files.
+check_archive() {
+    local listing=$WORK/listing line name rest refused=0 noun=entry
+    local quoted='^((\\.|[^"\\])*)"(.*)$' target='^ -> "((\\.|[^"\\])*)"$'
+    if ! tar -tvzf "$1" --numeric-owner --quoting-style=c >"$listing"; then
+        fail "cannot list the release tarball"
+        return 2
+    fi
+    while IFS= read -r line; do
+        rest=${line#*\"}
+        PROBLEM="" name=""
+        if [[ $rest == "$line" ]] || ! [[ $rest =~ $quoted ]]; then
+            PROBLEM="cannot be read from the tarball's listing: $line"
+        else
+            name=${BASH_REMATCH[1]} rest=${BASH_REMATCH[3]}
+            case ${line:0:1} in
+                - | d) name_problem "$name" ;;
+                l)
+                    if [[ $rest =~ $target ]]; then
+                        symlink_problem "$name" "${BASH_REMATCH[1]}"
+                    else
+                        PROBLEM="is a symlink whose target cannot be read"
+                    fi
+                    ;;
+                h) PROBLEM="is a hard link${rest/ link to / to }" ;;
+                c) PROBLEM="is a character device" ;;
+                b) PROBLEM="is a block device" ;;
+                p) PROBLEM="is a fifo (named pipe)" ;;
+                *) PROBLEM="is of type '${line:0:1}'" ;;
+            esac
+        fi
+        if [[ -z $PROBLEM ]]; then
+            continue
+        fi
+        refused=$((refused + 1))
+        if ((refused == 1)); then
+            FAIL_REASON="refusing the release tarball: entry \"$name\" $PROBLEM"
+        fi
+        if ((refused <= FABU_MAX_NAMED_ENTRIES)); then
+            printf 'fabu: error: refusing the release tarball: entry "%s" %s\n' "$name" "$PROBLEM" >&2
+        fi
+    done <"$listing"
+    if ((refused == 0)); then
+        return 0
+    fi
+    if ((refused > FABU_MAX_NAMED_ENTRIES)); then
+        printf 'fabu: error: ... and %d more refused entries (only the first %d are named)\n' \
+            "$((refused - FABU_MAX_NAMED_ENTRIES))" "$FABU_MAX_NAMED_ENTRIES" >&2
+    fi
+    ((refused == 1)) || noun=entries
+    printf 'fabu: error: %d %s refused, nothing unpacked: a release holds only regular files, directories and symlinks that stay inside it\n' \
+        "$refused" "$noun" >&2
+    return 2
+}
+
+# PROBLEM = why the entry NAME (C-quoted, as listed) may not be in a release, or "".
+name_problem() {
+    local part
+    local -a parts
+    PROBLEM=""
+    if [[ $1 == /* ]]; then
+        PROBLEM="has an absolute name"
+        return 0
+    fi
+    IFS=/ read -r -a parts <<<"$1"
+    for part in "${parts[@]}"; do
+        if [[ $part == .. ]]; then
+            PROBLEM="has '..' in its name"
+            return 0
+        fi
+    done
+}
+
+# PROBLEM = why the symlink NAME -> TARGET (C-quoted, as listed) may not be in a release, or "":
+# its target must be relative and, read from the link's directory, never climb above the release.
+symlink_problem() {
+    local target=$2 depth=-1 part
+    local -a parts
+    name_problem "$1"
+    if [[ -n $PROBLEM ]]; then
+        return 0
+    fi
+    if [[ $target == /* ]]; then
+        PROBLEM="is a symlink to \"$target\", an absolute path"
+        return 0
+    fi
+    IFS=/ read -r -a parts <<<"$1"
+    for part in "${parts[@]}"; do
+        if [[ -n $part && $part != . ]]; then
+            depth=$((depth + 1))
+        fi
+    done
+    if ((depth < 0)); then
+        PROBLEM="is a symlink in place of the release directory"
+        return 0
+    fi
+    IFS=/ read -r -a parts <<<"$target"
+    for part in "${parts[@]}"; do
+        case $part in
+            "" | .) ;;
+            ..) depth=$((depth - 1)) ;;
+            *) depth=$((depth + 1)) ;;
+        esac
+        if ((depth < 0)); then
+            PROBLEM="is a symlink to \"$target\", out of the release"
+            return 0
+        fi
+    done
+}
+
+# check_links DIR: every symlink unpacked into DIR resolves inside DIR (a chain of links each
+# harmless on its own, such as a/up -> .. and b -> a/up/.., can still point out). One realpath
+# for all of them; a second pass names the culprit.
+check_links() {
+    local base resolved link count=0 links bad=0
+    if ! base=$(realpath -- "$1"); then
+        fail "cannot resolve $1"
+        return 2
+    fi
+    while IFS= read -r -d '' resolved; do
+        count=$((count + 1))
+        if [[ $resolved != "$base" && $resolved != "$base"/* ]]; then
+            bad=1
+        fi
+    done < <(find "$1" -type l -exec realpath -m -z -- {} + 2>/dev/null)
+    links=$(find "$1" -type l -printf .)
+    if ((!bad && count == ${#links})); then
+        return 0
+    fi
+    while IFS= read -r -d '' link; do
+        if ! resolved=$(realpath -m -- "$link" 2>&1) || [[ $resolved != "$base" && $resolved != "$base"/* ]]; then
+            fail "refusing the release tarball: symlink \"${link#"$1"/}\" resolves out of the release ($resolved); nothing installed"
+            return 2
+        fi
+    done < <(find "$1" -type l -print0)
+    fail "refusing the release tarball: its symlinks cannot all be resolved"
+    return 2
+}
+
+# secure_release DIR: the release dir 0755; no setuid, setgid or sticky bit and nothing group- or
+# world-writable inside (symlinks have no modes of their own).
+secure_release() {
+    chmod 0755 -- "$1" &&
+        find "$1" -mindepth 1 ! -type l -perm /7022 -exec chmod u-s,g-s,o-t,go-w -- {} +
 }
 
 # switch_current TARGET: point $PROJECT_DIR/current at TARGET (relative) atomically.
@@ -427,15 +715,27 @@ phase_post_deploy() {
     say "$P_PROJECT $P_VERSION is deployed"
 }
 
-# health, retried every P_HEALTH_INTERVAL seconds for up to P_HEALTH_TIMEOUT seconds.
+# health, retried every P_HEALTH_INTERVAL seconds for up to P_HEALTH_TIMEOUT seconds; each
+# attempt may take only what is left of that window (at least 1 s). 124 when the last attempt
+# timed out.
 run_health() {
-    local deadline attempts=1
-    if [[ ! -s $RELEASE_DIR/.fabu-scripts/health ]]; then
+    local deadline left attempts=1 rc
+    if [[ ! -s $PROJECT_DIR/.fabu-scripts/$P_VERSION/health ]]; then
         return 0
     fi
     deadline=$((SECONDS + P_HEALTH_TIMEOUT))
-    until run_user_script health "$RELEASE_DIR"; do
+    while true; do
+        left=$((deadline - SECONDS))
+        if run_user_script health "$RELEASE_DIR" "$((left < 1 ? 1 : left))"; then
+            return 0
+        else
+            rc=$?
+        fi
         if ((SECONDS + P_HEALTH_INTERVAL > deadline)); then
+            if ((rc == 124)); then
+                fail "health did not pass within ${P_HEALTH_TIMEOUT}s ($attempts attempts): the last attempt $FAIL_REASON"
+                return 124
+            fi
             fail "health did not pass within ${P_HEALTH_TIMEOUT}s ($attempts attempts)"
             return 1
         fi
@@ -444,12 +744,16 @@ run_health() {
     done
 }
 
-# After a failed do-deploy or post-deploy: back to the release that ran before, restarted.
+# After a failed do-deploy or post-deploy: back to the release that ran before, restarted. The
+# host moves from the failed version to the previous one: the failed release's stop sees
+# FABU_VERSION = the failed version, the previous release's start its own version.
 phase_auto_rollback() {
     local new=$RELEASE_DIR previous
+    MOVING_TO=$MOVING_FROM
+    MOVING_FROM=$P_VERSION
     say "rolling back $P_PROJECT to ${PREVIOUS_VERSION:-nothing}: $ROLLBACK_REASON"
     if ((SWITCHED)) && ! run_user_script stop "$new"; then
-        warn "stop of the failed release failed too; going on"
+        warn "stop of the failed release failed too ($FAIL_REASON); going on"
     fi
     if [[ -z $PREVIOUS_TARGET ]]; then
         if ! rm -f -- "$PROJECT_DIR/current"; then
@@ -477,16 +781,17 @@ phase_requested_rollback() {
         fail "release $P_VERSION of $P_PROJECT is not on this host ($RELEASE_DIR)"
         return 2
     fi
-    write_user_scripts "$RELEASE_DIR" 1 || return 2
+    write_user_scripts "$P_VERSION" 1 || return 2
     if [[ -n $PREVIOUS_TARGET ]] && ! run_user_script stop "$(release_path "$PREVIOUS_TARGET")"; then
-        warn "stop of the running release failed; going on with the rollback"
+        warn "stop of the running release failed ($FAIL_REASON); going on with the rollback"
     fi
     switch_current "releases/$P_VERSION" || return
     run_user_script start "$RELEASE_DIR" || return
     say "rolled back to $P_VERSION"
 }
 
-# Keep the newest P_KEEP_RELEASES releases (never current or previous), remove the others.
+# Keep the newest P_KEEP_RELEASES releases (never current or previous), remove the others, and
+# the user scripts of every release no longer on disk.
 prune_releases() {
     local n=0 entry name keep_current keep_previous
     keep_current=$(readlink -- "$PROJECT_DIR/current")
@@ -505,6 +810,11 @@ prune_releases() {
         fi
     done < <(find "$PROJECT_DIR/releases" -mindepth 1 -maxdepth 1 -type d -printf '%T@/%f\0' |
         sort -z -t/ -k1,1 -rn)
+    for entry in "$PROJECT_DIR"/.fabu-scripts/*; do
+        if [[ ! -d $PROJECT_DIR/releases/${entry##*/} ]] && ! rm -rf -- "$entry"; then
+            warn "could not remove $entry"
+        fi
+    done
 }
 
 # --- one item ------------------------------------------------------------------------------
@@ -537,12 +847,17 @@ run_item() {
     if ((${#leftovers[@]})); then
         rm -rf -- "${leftovers[@]}"   # from a run that died while unpacking
     fi
+    adopt_old_scripts
     read_running_version "$PROJECT_DIR"
     PREVIOUS_VERSION=$RUNNING_VERSION
     PREVIOUS_TARGET=""
     if [[ -L $PROJECT_DIR/current ]]; then
         PREVIOUS_TARGET=$(readlink -- "$PROJECT_DIR/current")
     fi
+    # This step moves the host from the running version (or release) to the item's version.
+    MOVING_FROM=${PREVIOUS_TARGET##*/}
+    MOVING_FROM=${PREVIOUS_VERSION:-$MOVING_FROM}
+    MOVING_TO=$P_VERSION
     SWITCHED=0
     if [[ $P_KIND == rollback ]]; then
         run_phase rollback phase_requested_rollback
@@ -579,7 +894,7 @@ run_deploy() {
 
 main() {
     local i rc cmd
-    for cmd in curl tar sha256sum base64 mktemp find sort df awk wc tail tr; do
+    for cmd in curl tar sha256sum base64 mktemp find sort df awk wc tail tr timeout realpath; do
         need_cmd "$cmd"
     done
     if [[ -z ${FABU_API_URL:-} || -z ${FABU_REGION:-} ]]; then
@@ -589,6 +904,11 @@ main() {
         err "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set (fabu-agent.sh sets them)"
     fi
     FABU_ROOT=${FABU_ROOT:-/opt/fabu}
+    # Seconds between the TERM and the KILL of a user script that ran out of time.
+    FABU_KILL_GRACE=${FABU_KILL_GRACE:-10}
+    if [[ ! $FABU_KILL_GRACE =~ ^[0-9]{1,3}$ ]] || ((FABU_KILL_GRACE < 1 || FABU_KILL_GRACE > 300)); then
+        err "FABU_KILL_GRACE must be a whole number of seconds from 1 to 300, not '$FABU_KILL_GRACE'"
+    fi
     ensure mkdir -p -- "$FABU_ROOT"
     WORK=$(mktemp -d) || err "cannot create a temporary directory"
     trap 'rm -rf -- "$WORK"' EXIT
@@ -605,6 +925,7 @@ main() {
         if ((i < FABU_ITEM_COUNT)); then
             warn "stopping here: the remaining $((FABU_ITEM_COUNT - i)) project(s) stay pending"
         fi
-        return "$rc"
+        # A user script that ran out of time failed like any other (its report says 124).
+        return "$((rc == 124 ? 1 : rc))"
     done
 }

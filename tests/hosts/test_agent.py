@@ -240,3 +240,106 @@ def _posix_cksum(data):
 def test_python_cksum_matches_the_tool():
     for name in ("a", "web-1.example.com", "x" * 300):
         assert _posix_cksum(name.encode()) == _splay_of(name, 2**40)
+
+
+# --- agent.env is data (issue 13) ---------------------------------------------------------------
+
+def _run_with_env_file(host, text, **env):
+    """Run the agent with ``text`` as its agent.env (and no FABU_*/AWS_* from the environment
+    unless given)."""
+    env_file = host.base / "agent.env"
+    env_file.write_text(text)
+    plain = {"FABU_API_URL": None, "FABU_REGION": None, "FABU_HOST": None,
+             "AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}
+    return host.run_agent(FABU_AGENT_ENV=str(env_file), **dict(plain, **env))
+
+
+def _good_lines(host, api):
+    return (f"FABU_API_URL={api.url}\nFABU_REGION=us-east-1\nFABU_ROOT={host.root}\n"
+            "AWS_ACCESS_KEY_ID=AKIDFROMFILE\nAWS_SECRET_ACCESS_KEY=file/secret+key=\n")
+
+
+@pytest.mark.parametrize("value", [
+    "$(touch {canary})", "`touch {canary}`", "x; touch {canary}", "x && touch {canary}",
+    '"$(touch {canary})"', '"`touch {canary}`"', "x$(touch${{IFS}}{canary})", "'$(touch {canary})'",
+    "x | touch {canary}", "$(touch {canary}",
+])
+def test_no_config_value_ever_runs_as_a_command(host, api, value):
+    canary = host.base / "pwned"
+    line = "FABU_HOST=" + value.format(canary=canary)
+    result = _run_with_env_file(host, _good_lines(host, api) + line + "\n")
+    assert not canary.exists()
+    assert result.returncode == 2, result.stderr
+    assert "line 6" in result.stderr or "FABU_HOST must be a host name" in result.stderr
+    assert api.requests_to(f"/api/v1/{host.host}") == []
+
+
+def test_a_command_line_in_the_config_is_an_error_naming_the_line(host, api):
+    canary = host.base / "pwned"
+    result = _run_with_env_file(host, f"# fabu\n\ntouch {canary}\n" + _good_lines(host, api))
+    assert result.returncode == 2 and not canary.exists()
+    assert "line 3: not KEY=VALUE" in result.stderr
+
+
+def test_an_unknown_key_is_an_error_naming_the_line_and_the_key(host, api):
+    result = _run_with_env_file(host, _good_lines(host, api) + "LD_PRELOAD=/tmp/evil.so\n")
+    assert result.returncode == 2
+    assert "line 6: unknown key LD_PRELOAD" in result.stderr
+
+
+def test_config_values_may_be_quoted_commented_and_win_over_the_environment(host, api):
+    text = ("# /etc/fabu/agent.env\r\n\r\n"
+            f"FABU_API_URL='{api.url}/'\r\n"
+            '  FABU_REGION="eu-west-1"  \n'
+            f"export FABU_HOST={host.host}\n"
+            "AWS_ACCESS_KEY_ID='AKIDFROMFILE'\n"
+            "AWS_SECRET_ACCESS_KEY='a $ecret with `chars` and \"quotes\"'\n"
+            "FABU_SPLAY=0")                                    # no newline at the end
+    result = _run_with_env_file(host, text, FABU_REGION="us-west-2", AWS_ACCESS_KEY_ID="AKIDENV",
+                                AWS_SECRET_ACCESS_KEY="env-secret")
+    assert result.returncode == 0, result.stderr
+    _, _, headers = api.requests_to(f"/api/v1/{host.host}")[-1]
+    assert "Credential=AKIDFROMFILE/" in headers["Authorization"]
+    assert "/eu-west-1/execute-api/" in headers["Authorization"]
+
+
+def test_a_world_writable_config_is_refused(host, api):
+    env_file = host.base / "agent.env"
+    env_file.write_text(_good_lines(host, api))
+    env_file.chmod(0o666)
+    result = host.run_agent(FABU_AGENT_ENV=str(env_file))
+    assert result.returncode == 2 and "is writable by every user" in result.stderr
+
+
+@pytest.mark.parametrize("url", [
+    "http://example.com", "http://example.com:8000/api", "http://10.0.0.8", "http://127.0.0.1.example.com",
+    "http://localhost.example.com", "http://127.0.0.1@example.com/", "http://127.0.0.256",
+    "http://[::2]:80", "ftp://127.0.0.1", "example.com",
+])
+def test_a_plain_http_url_outside_loopback_is_refused(host, api, url):
+    result = host.run_agent(FABU_API_URL=url)
+    assert result.returncode == 2
+    assert "FABU_API_URL" in result.stderr and ("https://" in result.stderr or "'…@'" in result.stderr)
+    assert api.requests_to(f"/api/v1/{host.host}") == []
+
+
+def test_http_to_example_com_says_why(host):
+    result = host.run_agent(FABU_API_URL="http://example.com")
+    assert result.returncode == 2
+    assert ("FABU_API_URL 'http://example.com' is plain http:// to 'example.com'" in result.stderr
+            and "use https://" in result.stderr)
+
+
+@pytest.mark.parametrize("template", ["http://localhost:{port}", "http://127.0.0.1:{port}/",
+                                      "HTTP://LOCALHOST:{port}"])
+def test_plain_http_to_this_machine_is_allowed(host, api, template):
+    url = template.format(port=api.url.rsplit(":", 1)[1])
+    result = host.run_agent(FABU_API_URL=url)
+    assert result.returncode == 0, result.stderr
+    assert len(api.requests_to(f"/api/v1/{host.host}")) == 1
+
+
+@pytest.mark.parametrize("url", ["https://127.0.0.1:9", "http://127.3.4.5:9", "http://[::1]:9"])
+def test_https_anywhere_and_http_to_loopback_pass_the_check(host, url):
+    result = host.run_agent(FABU_API_URL=url)
+    assert result.returncode == 3 and "cannot reach" in result.stderr     # checked, then tried

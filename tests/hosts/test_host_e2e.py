@@ -388,3 +388,82 @@ def test_five_hosts_two_versions_through_waves_then_a_rollback(live, make_host):
     kinds = events_of(live, "shop")
     assert kinds.count("rollout.wave_started") >= 3 + 2 and "rollout.succeeded" in kinds
     assert {"rollout.halted", "host.rolled_back", "rollout.rolled_back"} <= set(kinds)
+
+
+# --- script timeouts and rollback versions through the real agent: issues 13 and 14 ---------------
+
+def _running(pid):
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(") ", 1)[1].split()[0] not in ("Z", "X")
+
+
+#: Logs which release each start and stop belongs to, and the host's move.
+_LOGGED = ('echo "$FABU_SCRIPT $FABU_VERSION previous=$FABU_PREVIOUS_VERSION '
+           'target=$FABU_TARGET_VERSION" >> "$FABU_RELEASE_DIR/../../versions.log"')
+
+
+def test_a_hanging_start_times_out_rolls_back_and_the_next_run_deploys(live, make_host):
+    host = make_host("e2e-1.example.com")
+    _deployed(live, host, scripts={"start": _LOGGED, "stop": _LOGGED}, timeouts={"start": 2})
+    hang = ('echo $$ > "$FABU_RELEASE_DIR/../../hung.pid"\n'
+            'sleep 1000 & echo $! >> "$FABU_RELEASE_DIR/../../hung.pid"\nsleep 1000\n')
+    _new_version(live, "shop", "2.0.0", {"start": hang, "stop": _LOGGED})
+    started = time.monotonic()
+    result = _deploy_once(live, host)              # would hang forever without a time limit
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert time.monotonic() - started < 40
+    assert host.current_target("shop") == "releases/1.0.0"
+    pids = [int(p) for p in (host.root / "shop" / "hung.pid").read_text().split()]
+    assert len(pids) == 2 and not [pid for pid in pids if _running(pid)]
+    row = host_row(live, "shop", host.host)
+    assert (row["status"], row["running_version"]) == ("failed", "1.0.0")
+    reports = stored_reports(row["deploy_id"])
+    assert (reports["do-deploy"].status, reports["do-deploy"].exit_code) == ("failed", 124)
+    assert reports["do-deploy"].output.rstrip("\n").endswith("start timed out after 2 s")
+    assert reports["rollback"].status == "ok"
+    # the restored release's start ran as 1.0.0, replacing the failed 2.0.0 (issue 14)
+    log = host.root / "shop" / "versions.log"
+    assert log.read_text().splitlines() == [
+        "start 1.0.0 previous= target=1.0.0",
+        "stop 1.0.0 previous=1.0.0 target=2.0.0",
+        "stop 2.0.0 previous=2.0.0 target=1.0.0",      # the self-rollback's stop of 2.0.0
+        "start 1.0.0 previous=2.0.0 target=1.0.0"]
+    live.tick()
+    live.tick()
+    # the next cron run is not blocked by anything the hung run left: it deploys the next version
+    _new_version(live, "shop", "3.0.0", {"start": _LOGGED})
+    result = _deploy_once(live, host)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "another run holds" not in result.stderr
+    assert host.current_version("shop") == "3.0.0"
+    assert host_row(live, "shop", host.host)["status"] == "succeeded"
+    assert log.read_text().splitlines()[-2:] == ["stop 1.0.0 previous=1.0.0 target=3.0.0",
+                                                 "start 3.0.0 previous=1.0.0 target=3.0.0"]
+
+
+def test_timeouts_are_a_validated_project_field_delivered_in_the_script(api, signed_client):
+    host = "e2e-1.example.com"
+    stored_release("shop", "1.0.0")
+    bad = api.post("/api/v1/project", project_body("shop", "1.0.0", [host], timeouts={
+        "start": 0, "stop": "60", "test": 86401, "health": 30, "restart": 5}))
+    assert bad.status == 400
+    assert set(bad.json["fields"]) == {"timeouts.start", "timeouts.stop", "timeouts.test",
+                                       "timeouts.health", "timeouts.restart"}
+    assert "rollout.health_timeout" in bad.json["fields"]["timeouts.health"]
+    assert api.post("/api/v1/project", project_body("shop", "1.0.0", [host],
+                                                    timeouts=[1])).json["fields"] == {
+        "timeouts": "must be an object of seconds per script (start, stop, test, pre_deploy, post_deploy)"}
+    created = api.post("/api/v1/project", project_body("shop", "1.0.0", [host],
+                                                       timeouts={"start": 120, "post_deploy": 86400}))
+    assert created.status == 201, created.json
+    assert api.get("/api/v1/project/shop").json["timeouts"] == {
+        "start": 120, "stop": 600, "test": 600, "pre_deploy": 600, "post_deploy": 86400}
+    client = signed_client("arn:aws:iam::000000000000:user/fabu-hosts/" + host)
+    script = client.get(f"/api/v1/{host}/deploy").body
+    script = script.decode() if isinstance(script, bytes) else script
+    timeouts = script.split("P_TIMEOUTS=(\n", 1)[1].split(")", 1)[0].split()
+    assert timeouts == ["[start]=120", "[stop]=600", "[test]=600", "[pre_deploy]=600",
+                        "[post_deploy]=86400"]

@@ -8,6 +8,8 @@ the tarballs and records the reports.
 import base64
 import hashlib
 import os
+import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -18,8 +20,8 @@ import pytest
 from chalicelib.errors import ValidationError
 from chalicelib.hosts.script import (SCRIPT_END_MARKER, parse_deb_dependencies, prepare_context,
                                      render_deploy_script)
-from tests.support.hosts import (GENERATED_AT, FakeApi, HostSandbox, deploy_item, rollback_item,
-                                 shellcheck)
+from tests.support.hosts import (GENERATED_AT, FakeApi, HostSandbox, deploy_item, entry,
+                                 rollback_item, shellcheck)
 
 
 @pytest.fixture(scope="module")
@@ -524,3 +526,294 @@ def test_prepare_context_base64_encodes_user_scripts(api):
     scripts = context["items"][0]["scripts"]
     assert base64.b64decode(scripts["start"]) == b"$(x)"
     assert scripts["stop"] == ""
+
+
+# --- script timeouts ----------------------------------------------------------------------------
+
+def _running(pid):
+    """True while process ``pid`` runs (a zombie waiting for its reaper has ended)."""
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(") ", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _pids(path):
+    return [int(line) for line in path.read_text().split()]
+
+
+def test_default_timeouts_are_600_seconds_and_an_item_may_set_each(api):
+    items = [deploy_item(api, "web", "1"), deploy_item(api, "api", "1", timeouts={"start": 5, "test": 86400})]
+    context = prepare_context("h", items, generated_at=GENERATED_AT)
+    assert context["items"][0]["timeouts"] == {
+        "start": 600, "stop": 600, "test": 600, "pre_deploy": 600, "post_deploy": 600}
+    assert context["items"][1]["timeouts"] == {
+        "start": 5, "stop": 600, "test": 86400, "pre_deploy": 600, "post_deploy": 600}
+    text = render_deploy_script("h", items, generated_at=GENERATED_AT)
+    assert "[start]=5\n" in text and "[test]=86400\n" in text
+
+
+@pytest.mark.parametrize("timeouts, field", [
+    ({"health": 5}, "timeouts.health"), ({"start": 0}, "timeouts.start"),
+    ({"stop": "60"}, "timeouts.stop"), ({"test": 86401}, "timeouts.test"), ([], "timeouts"),
+])
+def test_unrenderable_timeout_names_the_field(api, timeouts, field):
+    with pytest.raises(ValidationError) as exc:
+        render_deploy_script("h", [deploy_item(api, "web", "1", timeouts=timeouts)],
+                             generated_at=GENERATED_AT)
+    assert f"deploys.0.{field}" in exc.value.fields
+
+
+HANGING_START = """
+sleep 1000 &
+echo $! > "$FABU_RELEASE_DIR/../../pids"
+bash -c 'sleep 1000 & echo $! >> "$0"; wait' "$FABU_RELEASE_DIR/../../pids" &
+echo "started the daemons, now hanging"
+sleep 1000
+"""
+
+
+def test_a_hanging_start_times_out_its_group_is_ended_and_the_host_rolls_back(host, api):
+    host.deploy([deploy_item(api, "web", "1.0", scripts={"start": "echo v1 > ../../up.txt"})])
+    started = time.monotonic()
+    result = host.deploy([deploy_item(api, "web", "2.0", scripts={"start": HANGING_START},
+                                      timeouts={"start": 1})])
+    took = time.monotonic() - started
+    assert result.returncode == 1, result.stderr
+    assert took < 15
+    assert host.phases()[-3:] == [("pre-deploy", "ok"), ("do-deploy", "failed"), ("rollback", "ok")]
+    failed, rollback = host.reports()[-2:]
+    assert failed["exit_code"] == 124
+    assert failed["output"].rstrip("\n").endswith("timed out after 1 s")
+    assert "do-deploy failed: start timed out after 1 s" in rollback["output"]
+    assert host.current_version("web") == "1.0"
+    pids = _pids(host.project_dir("web") / "pids")
+    assert len(pids) == 2      # its child and its grandchild: both gone with the group
+    assert not [pid for pid in pids if _running(pid)]
+
+
+def test_a_script_that_ignores_term_is_killed_after_the_grace(host, api):
+    host.deploy([deploy_item(api, "web", "1.0")])
+    script = "trap '' TERM\necho $$ > \"$FABU_RELEASE_DIR/../../pids\"\nwhile :; do sleep 0.2; done\n"
+    started = time.monotonic()
+    result = host.deploy([deploy_item(api, "web", "2.0", scripts={"test": script},
+                                      timeouts={"test": 1})], FABU_KILL_GRACE="2")
+    took = time.monotonic() - started
+    assert result.returncode == 1
+    assert 3 <= took < 15          # 1 s of time, 2 s of grace, then KILL
+    failed = host.reports()[-2]
+    assert (failed["phase"], failed["status"], failed["exit_code"]) == ("post-deploy", "failed", 124)
+    assert failed["output"].rstrip("\n").endswith("test timed out after 1 s")
+    assert host.phases()[-1] == ("rollback", "ok") and host.current_version("web") == "1.0"
+    assert not _running(_pids(host.project_dir("web") / "pids")[0])
+
+
+def test_a_child_that_ignores_term_does_not_outlive_its_timed_out_script(host, api):
+    script = ("(trap '' TERM; echo $BASHPID > \"$FABU_RELEASE_DIR/../../pids\"; "
+              "while :; do sleep 0.2; done) &\nsleep 1000\n")
+    result = host.deploy([deploy_item(api, "web", "1.0", scripts={"pre_deploy": script},
+                                      timeouts={"pre_deploy": 1})], FABU_KILL_GRACE="1")
+    assert result.returncode == 1
+    assert host.phases() == [("pre-deploy", "failed")]
+    report = host.reports()[0]
+    assert report["exit_code"] == 124
+    assert report["output"].rstrip("\n").endswith("pre_deploy timed out after 1 s")
+    assert not _running(_pids(host.project_dir("web") / "pids")[0])
+    assert not (host.project_dir("web") / "current").exists()
+
+
+def test_a_script_exiting_124_in_time_is_not_a_timeout(host, api):
+    result = host.deploy([deploy_item(api, "web", "1.0", scripts={"start": "exit 124"})])
+    assert result.returncode == 1
+    failed = host.reports()[1]
+    assert (failed["phase"], failed["exit_code"]) == ("do-deploy", 1)
+    assert "start exited with code 124" in failed["output"] and "timed out" not in failed["output"]
+
+
+def test_each_health_attempt_gets_only_what_is_left_of_health_timeout(host, api):
+    host.deploy([deploy_item(api, "web", "1.0")])
+    started = time.monotonic()
+    result = host.deploy([deploy_item(api, "web", "2.0", scripts={"health": "sleep 1000"},
+                                      health_timeout=2, health_interval=1)])
+    assert result.returncode == 1 and time.monotonic() - started < 12
+    failed = host.reports()[-2]
+    assert (failed["phase"], failed["exit_code"]) == ("post-deploy", 124)
+    assert "health did not pass within 2s (1 attempts)" in failed["output"]
+    assert failed["output"].rstrip("\n").endswith("timed out after 2 s")
+    assert host.current_version("web") == "1.0"
+
+
+def test_the_rollbacks_stop_and_start_have_their_timeouts_too(host, api):
+    flag = host.base / "hang"
+    v1 = {"start": f"if [ -e '{flag}' ]; then sleep 1000; fi"}
+    host.deploy([deploy_item(api, "web", "1.0", scripts=v1)])
+    # the failed release's stop hangs: it is ended, and the rollback goes on
+    result = host.deploy([deploy_item(api, "web", "2.0", scripts={"start": "exit 1", "stop": "sleep 1000"},
+                                      timeouts={"stop": 1})])
+    assert result.returncode == 1
+    rollback = host.reports()[-1]
+    assert (rollback["phase"], rollback["status"]) == ("rollback", "ok")
+    assert "stop of the failed release failed too (stop timed out after 1 s)" in result.stderr
+    assert host.current_version("web") == "1.0"
+    # the restored release's start hangs: the rollback fails with 124 instead of hanging
+    flag.touch()
+    started = time.monotonic()
+    result = host.deploy([deploy_item(api, "web", "3.0", scripts={"start": "exit 1"},
+                                      timeouts={"start": 1})])
+    assert result.returncode == 1 and time.monotonic() - started < 15
+    rollback = host.reports()[-1]
+    assert (rollback["phase"], rollback["status"], rollback["exit_code"]) == ("rollback", "failed", 124)
+    assert rollback["output"].rstrip("\n").endswith("start timed out after 1 s")
+
+
+# --- what a release tarball may hold -------------------------------------------------------------
+
+@pytest.mark.parametrize("hostile, message", [
+    (entry("dev/null", "chardev"), 'entry "dev/null" is a character device'),
+    (entry("disk", "blockdev"), 'entry "disk" is a block device'),
+    (entry("run/pipe", "fifo"), 'entry "run/pipe" is a fifo'),
+    (entry("passwd", "hardlink", link="app.txt"), 'entry "passwd" is a hard link to "app.txt"'),
+    (entry("config", "symlink", link="/etc/passwd"),
+     'entry "config" is a symlink to "/etc/passwd", an absolute path'),
+    (entry("up", "symlink", link="../.."), 'entry "up" is a symlink to "../..", out of the release'),
+    (entry("lib/deep/x", "symlink", link="../../../etc"),
+     'entry "lib/deep/x" is a symlink to "../../../etc", out of the release'),
+    (entry("lib/../../evil.txt", data=b"x"), "entry \"lib/../../evil.txt\" has '..' in its name"),
+    (entry(".", "symlink", link="/"), 'entry "." is a symlink to "/", an absolute path'),
+])
+def test_a_hostile_tarball_entry_fails_pre_deploy_naming_it(host, api, hostile, message):
+    host.deploy([deploy_item(api, "web", "1.0")])
+    before = _without_project_dir(host.snapshot())
+    result = host.deploy([deploy_item(api, "web", "2.0", entries=[hostile],
+                                      scripts={"pre_deploy": "touch PRE_DEPLOY_RAN"})])
+    assert result.returncode == 2
+    report = host.reports()[-1]
+    assert (report["phase"], report["status"], report["exit_code"]) == ("pre-deploy", "failed", 2)
+    assert message in report["output"], report["output"]
+    assert "1 entry refused, nothing unpacked" in report["output"]
+    assert host.releases("web") == ["1.0"] and host.current_version("web") == "1.0"
+    # nothing unpacked, no scripts written, pre_deploy never ran
+    assert _without_project_dir(host.snapshot()) == before
+
+
+def _without_project_dir(snapshot):
+    """The tree but the project dir's own entry (its mtime moves with the in-flight marker)."""
+    return {path: value for path, value in snapshot.items() if path != "web"}
+
+
+def test_every_refused_entry_is_counted_and_the_first_ten_named(host, api):
+    entries = [entry(f"fifo{i:02d}", "fifo") for i in range(13)]
+    result = host.deploy([deploy_item(api, "web", "1.0", entries=entries)])
+    assert result.returncode == 2
+    output = host.reports()[0]["output"]
+    assert 'entry "fifo09" is a fifo' in output and "fifo10" not in output
+    assert "... and 3 more refused entries" in output and "13 entries refused" in output
+
+
+def test_a_chain_of_symlinks_leaving_the_release_is_refused(host, api):
+    # each link alone stays inside; b -> a/up/.. resolves to the release's parent
+    entries = [entry("a", "dir", mode=0o755), entry("a/up", "symlink", link=".."),
+               entry("b", "symlink", link="a/up/..")]
+    result = host.deploy([deploy_item(api, "web", "1.0", entries=entries)])
+    assert result.returncode == 2
+    report = host.reports()[0]
+    assert (report["phase"], report["exit_code"]) == ("pre-deploy", 2)
+    assert 'symlink "b" resolves out of the release' in report["output"]
+    assert host.releases("web") == [] and not list(host.project_dir("web").glob(".unpack-*"))
+
+
+def test_unpacked_release_has_no_setuid_bits_and_nothing_group_or_world_writable(host, api):
+    entries = [entry("./", "dir", mode=0o777), entry("bin", "dir", mode=0o2777),
+               entry("bin/tool", mode=0o4755, data=b"#!/bin/sh\necho tool\n"),
+               entry("bin/shared", mode=0o2666, data=b"x"), entry("tmp", "dir", mode=0o1777),
+               entry("node_modules/.bin/tool", "symlink", link="../../bin/tool"),
+               entry("config", "symlink", link="bin/./shared")]
+    result = host.deploy([deploy_item(api, "web", "1.0", entries=entries, scripts={"start": "true"})])
+    assert result.returncode == 0, result.stderr
+    release = host.project_dir("web") / "releases" / "1.0"
+    assert stat.S_IMODE(release.stat().st_mode) == 0o755
+    modes = {}
+    for path in [release, *release.rglob("*")]:
+        if not path.is_symlink():
+            info = path.lstat()
+            modes[str(path.relative_to(release))] = stat.S_IMODE(info.st_mode)
+            assert info.st_uid == os.getuid(), path       # not the archive's 4321
+    assert not {p: oct(m) for p, m in modes.items() if m & 0o7022}, modes
+    assert modes["bin/tool"] & 0o100     # still executable
+    assert os.readlink(release / "node_modules" / ".bin" / "tool") == "../../bin/tool"
+    assert (release / "config").read_text() == "x"
+
+
+def test_user_scripts_live_in_a_root_only_directory_outside_the_release(host, api):
+    canary = host.base / "SHIPPED_SCRIPT_RAN"
+    result = host.deploy([deploy_item(api, "web", "1.0", scripts={"start": "echo own start"},
+                                      files={"app.txt": "x", ".fabu-scripts/start": f"touch '{canary}'",
+                                             ".fabu-scripts/stop": f"touch '{canary}'"})])
+    assert result.returncode == 0, result.stderr
+    web = host.project_dir("web")
+    assert not (web / "releases" / "1.0" / ".fabu-scripts").exists()
+    scripts = web / ".fabu-scripts"
+    for path in (scripts, scripts / "1.0", scripts / "1.0" / "start"):
+        info = path.lstat()
+        assert stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == os.getuid(), path
+    assert (scripts / "1.0" / "start").read_text() == "echo own start"
+    assert "own start" in host.reports()[1]["output"]
+    host.deploy([deploy_item(api, "web", "2.0")])       # 1.0's stop: none of its own
+    assert not canary.exists()
+
+
+def test_the_scripts_of_pruned_releases_go_with_them(host, api):
+    for version in ("1", "2", "3", "4"):
+        assert host.deploy([deploy_item(api, "web", version, keep_releases=2,
+                                        scripts={"stop": "true"})]).returncode == 0
+    assert host.releases("web") == ["3", "4"]
+    assert sorted(p.name for p in (host.project_dir("web") / ".fabu-scripts").iterdir()) == ["3", "4"]
+
+
+def test_a_release_from_an_older_agent_is_stopped_by_its_own_scripts(host, api):
+    log = host.base / "log"
+    host.deploy([deploy_item(api, "web", "1.0", scripts={"stop": f"echo 'stopped 1.0' >> '{log}'"})])
+    web = host.project_dir("web")
+    # the layout an older fabu left: the scripts inside the release
+    shutil.move(web / ".fabu-scripts" / "1.0", web / "releases" / "1.0" / ".fabu-scripts")
+    result = host.deploy([deploy_item(api, "web", "2.0")])
+    assert result.returncode == 0, result.stderr
+    assert log.read_text() == "stopped 1.0\n"
+    assert not (web / "releases" / "1.0" / ".fabu-scripts").exists()
+    assert (web / ".fabu-scripts" / "1.0" / "stop").exists()
+
+
+# --- which version a script belongs to (issue 14) ------------------------------------------------
+
+VERSION_LOG = ('echo "$FABU_SCRIPT $FABU_VERSION previous=$FABU_PREVIOUS_VERSION '
+               'target=$FABU_TARGET_VERSION dir=${FABU_RELEASE_DIR##*/}" >> "$FABU_RELEASE_DIR/../../log"')
+
+
+def _version_log(host):
+    return (host.project_dir("web") / "log").read_text().splitlines()
+
+
+def test_during_a_self_rollback_each_script_sees_its_own_release_version(host, api):
+    scripts = {"start": VERSION_LOG, "stop": VERSION_LOG}
+    host.deploy([deploy_item(api, "web", "1.0", scripts=scripts)])
+    result = host.deploy([deploy_item(api, "web", "2.0", scripts=dict(scripts, test="exit 1"))])
+    assert result.returncode == 1 and host.current_version("web") == "1.0"
+    assert _version_log(host) == [
+        "start 1.0 previous= target=1.0 dir=1.0",
+        "stop 1.0 previous=1.0 target=2.0 dir=1.0",       # the deploy: 1.0 -> 2.0
+        "start 2.0 previous=1.0 target=2.0 dir=2.0",
+        "stop 2.0 previous=2.0 target=1.0 dir=2.0",       # the self-rollback: 2.0 -> 1.0
+        "start 1.0 previous=2.0 target=1.0 dir=1.0",
+    ]
+
+
+def test_during_a_requested_rollback_each_script_sees_its_own_release_version(host, api):
+    scripts = {"start": VERSION_LOG, "stop": VERSION_LOG}
+    host.deploy([deploy_item(api, "web", "1.0", scripts=scripts)])
+    host.deploy([deploy_item(api, "web", "2.0", scripts=scripts)])
+    assert host.deploy([rollback_item("web", "1.0")]).returncode == 0
+    assert _version_log(host)[-2:] == [
+        "stop 2.0 previous=2.0 target=1.0 dir=2.0",
+        "start 1.0 previous=2.0 target=1.0 dir=1.0",
+    ]

@@ -52,8 +52,9 @@ esac
 """
 
 
-def make_tarball(files):
-    """A .tgz of ``{path: text}`` (mode 0755 for paths ending in .sh); returns (bytes, sha256)."""
+def make_tarball(files, entries=()):
+    """A .tgz of ``{path: text}`` (mode 0755 for paths ending in .sh), then of ``entries``
+    (see ``entry``); returns (bytes, sha256)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for name, text in files.items():
@@ -62,8 +63,32 @@ def make_tarball(files):
             info.size = len(data)
             info.mode = 0o755 if name.endswith(".sh") else 0o644
             tar.addfile(info, io.BytesIO(data))
+        for info, data in entries:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
     body = buf.getvalue()
     return body, hashlib.sha256(body).hexdigest()
+
+
+_TAR_TYPES = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE,
+              "hardlink": tarfile.LNKTYPE, "chardev": tarfile.CHRTYPE, "blockdev": tarfile.BLKTYPE,
+              "fifo": tarfile.FIFOTYPE}
+
+
+def entry(name, kind="file", *, mode=0o644, link="", data=b"", uid=4321, gid=4321):
+    """One raw tarball entry for ``make_tarball(entries=...)``: any type, mode, owner or link,
+    exactly as a hostile (or careless) build could write it."""
+    info = tarfile.TarInfo(name)
+    info.type = _TAR_TYPES[kind]
+    info.mode = mode
+    info.linkname = link
+    info.uid, info.gid = uid, gid
+    info.uname = info.gname = "builder"
+    if kind in ("chardev", "blockdev"):
+        info.devmajor, info.devminor = 1, 3      # /dev/null's numbers
+    if kind == "file":
+        info.size = len(data)
+        return info, data
+    return info, None
 
 
 class FakeApi:
@@ -280,10 +305,12 @@ class HostSandbox:
         return tree
 
 
-def deploy_item(api, project, version, *, files=None, scripts=None, deploy_id=None, **overrides):
-    """A deploy item (the renderer's input) whose tarball the fake API serves."""
+def deploy_item(api, project, version, *, files=None, scripts=None, deploy_id=None, entries=(),
+                **overrides):
+    """A deploy item (the renderer's input) whose tarball (``files`` then raw ``entries``) the
+    fake API serves."""
     files = files if files is not None else {"app.txt": f"{project} {version}\n"}
-    body, sha256 = make_tarball(files)
+    body, sha256 = make_tarball(files, entries)
     name = hashlib.sha256(f"{project}\0{version}\0{sha256}".encode()).hexdigest()[:16] + ".tgz"
     item = {
         "kind": "deploy",
