@@ -4,6 +4,10 @@ Every body is JSON signed with ``X-Fabu-Signature: sha256=<hex HMAC-SHA256 of th
 the hook's secret (a value, or an ``ssm:``/``secretsmanager:`` reference), else the stage's
 ``FABU_WEBHOOK_SECRET``. Redirects are answers, not approvals: they fail the delivery. Every
 failure to send (an unreadable secret reference included) is a ``DeliveryError``.
+
+Connections obey ``chalicelib.netguard`` (``netclients.opener``): the URL's host is resolved once
+per delivery, every address checked (a name re-pointed since the project was saved is caught)
+and the request goes to a checked address; a refusal is a ``DeliveryError`` naming the address.
 """
 import hashlib
 import hmac
@@ -16,7 +20,7 @@ import urllib.request
 
 from botocore.exceptions import BotoCoreError
 
-from chalicelib import secrets
+from chalicelib import netclients, netguard, secrets
 from chalicelib.errors import FabuError
 
 log = logging.getLogger("fabu.notify")
@@ -52,12 +56,7 @@ def describe_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs) -> None:
-        return None  # a 3xx is an answer, not an approval: it fails the delivery
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
+_OPENER = netclients.opener(redirects=False)  # a 3xx is an answer, not an approval
 
 
 def post_signed(hook: dict, body: dict, *, event_id: str | None = None) -> int:
@@ -84,6 +83,8 @@ def post_signed(hook: dict, body: dict, *, event_id: str | None = None) -> int:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
+    except netguard.Refused as exc:
+        raise DeliveryError(f"{describe_url(hook['url'])}: refused: {exc.message}") from None
     except (OSError, ValueError) as exc:  # URLError, timeouts, resets, bad URLs
         raise DeliveryError(f"{describe_url(hook['url'])}: {getattr(exc, 'reason', exc)}") from None
 

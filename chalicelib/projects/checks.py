@@ -1,11 +1,13 @@
 """The error collector and the primitive checks every section validator of a project uses.
 
 Each check adds ``path → message`` to an ``Errors`` and says whether the value passed, so a
-validator can go on with the next field and every problem is reported at once.
+validator can go on with the next field and every problem is reported at once. ``check_url``
+also applies the network rule of ``chalicelib.netguard`` (the one place it is written).
 """
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from chalicelib import netguard
 from chalicelib.errors import ValidationError
 
 
@@ -57,8 +59,11 @@ def check_int(errors: Errors, path: str, value: Any, low: int, high: int) -> Non
         errors.add(path, f"must be between {low} and {high}")
 
 
-def check_url(errors: Errors, path: str, url: Any, schemes: set[str], max_len: int) -> SplitResult | None:
-    """A URL with one of ``schemes``, a host (but for ``file:``) and no password; its parts."""
+def check_url(errors: Errors, path: str, url: Any, schemes: set[str], max_len: int, *,
+              local: bool | None = None) -> SplitResult | None:
+    """A URL with one of ``schemes``, a host (but for ``file:``), no password, and a place the
+    network rule lets fabu connect to (``chalicelib.netguard``; ``local``: the stage is local,
+    None to read it from the environment); its parts."""
     if not check_string(errors, path, url, max_len):
         return None
     try:
@@ -71,7 +76,9 @@ def check_url(errors: Errors, path: str, url: Any, schemes: set[str], max_len: i
         errors.add(path, "is not a valid URL")
         return None
     if parts.scheme not in schemes:
-        errors.add(path, f"scheme must be one of {', '.join(sorted(schemes))}")
+        message = f"scheme must be one of {', '.join(sorted(schemes))}"
+        problem = netguard.url_problem(url, local=local) if parts.hostname else None
+        errors.add(path, f"{problem}; also, the {message}" if problem else message)
         return None
     if parts.scheme != "file" and not parts.hostname:
         errors.add(path, "needs a host")
@@ -79,5 +86,9 @@ def check_url(errors: Errors, path: str, url: Any, schemes: set[str], max_len: i
     if parts.password:
         errors.add(path, "must not carry a password: use source.credentials (an SSM or "
                          "Secrets Manager reference)")
+        return None
+    problem = netguard.url_problem(url, local=local)
+    if problem:
+        errors.add(path, problem)
         return None
     return parts

@@ -2,7 +2,10 @@
 
 A webhook is a URL or ``{url, secret?, timeout_seconds?, deadline_seconds?}``; every delivery is
 signed, so it needs a secret unless the stage has one (``FABU_WEBHOOK_SECRET``). Outside the
-local stage webhooks must be HTTPS. ``normalise_hooks`` stores every webhook as an object.
+local stage webhooks must be HTTPS. Every URL must also pass the network rule of
+``chalicelib.netguard`` (``check_url``): no metadata, link-local or AWS endpoint address, and no
+private one outside the local stage unless ``FABU_ALLOWED_NETWORKS`` lists it. ``normalise_hooks``
+stores every webhook as an object.
 """
 import os
 from typing import Any
@@ -20,7 +23,8 @@ def _validate_webhook(errors: Errors, path: str, hook: Any, local: bool) -> None
         if key not in schema.WEBHOOK_FIELDS:
             errors.add(f"{path}.{key}", "unknown field")
     schemes = {"https", "http"} if local else {"https"}
-    check_url(errors, f"{path}.url", hook.get("url"), schemes, schema.MAX_LENGTHS["url"])
+    check_url(errors, f"{path}.url", hook.get("url"), schemes, schema.MAX_LENGTHS["url"],
+              local=local)
     if "secret" in hook:
         check_string(errors, f"{path}.secret", hook["secret"], schema.MAX_LENGTHS["secret"])
     elif not os.environ.get("FABU_WEBHOOK_SECRET"):
@@ -40,7 +44,7 @@ def validate_notify(errors: Errors, notify: Any, local: bool) -> None:
         if key not in schema.NOTIFY_FIELDS:
             errors.add(f"notify.{key}", "unknown field")
     arn = notify.get("sns_topic_arn")
-    if arn is not None and (not isinstance(arn, str) or not schema.SNS_ARN_RE.match(arn)):
+    if arn is not None and (not isinstance(arn, str) or not schema.SNS_ARN_RE.fullmatch(arn)):
         errors.add("notify.sns_topic_arn", "must be an SNS topic ARN (arn:aws:sns:region:account:name)")
     hooks = notify.get("webhooks", [])
     if check_type(errors, "notify.webhooks", hooks, list, "a list of webhooks"):

@@ -137,3 +137,33 @@ def test_source_date_epoch_sets_every_mtime_of_the_tarball(aws_env, git_repo, mo
     body = _object(aws_env, releases.get("web", "1.0").s3_key)
     with tarfile.open(fileobj=io.BytesIO(body)) as tar:
         assert {m.mtime for m in tar.getmembers()} == {1700000000}
+
+
+def test_a_built_release_is_pinned_to_its_object_version_and_hosts_download_exactly_it(
+        api, signed_client, aws_env, git_repo):
+    import re
+
+    import requests
+
+    from chalicelib.rollout import tick
+    from tests.conftest import base_project
+    host_name = "web-1.example.com"
+    created = api.post("/api/v1/project", base_project(
+        hosts=[host_name], source={"type": "git", "url": git_repo.as_uri(), "ref": "v1"}))
+    assert created.status == 201, created
+    queued = releases.get("web", "1.0.0")
+    worker.handle_build_message({"project": "web", "version": "1.0.0",
+                                 "build_id": queued.build_id}, attempt=1)
+    release = releases.get("web", "1.0.0")
+    s3 = aws_env.client("s3")
+    head = s3.head_object(Bucket=config.release_bucket(), Key=release.s3_key)
+    assert release.state == ReleaseState.READY and release.s3_version == head["VersionId"]
+    # Anyone with write access to the bucket replaces the key: hosts still get the built bytes.
+    s3.put_object(Bucket=config.release_bucket(), Key=release.s3_key, Body=b"tampered")
+    tick.run()
+    host = signed_client(f"arn:aws:iam::000000000000:user/fabu-hosts/{host_name}")
+    script = host.get(f"/api/v1/{host_name}/deploy")
+    text = script.body.decode() if isinstance(script.body, bytes) else script.body
+    (url,) = re.findall(r"P_URL='([^']+)'", text)
+    body = requests.get(url, timeout=10).content
+    assert hashlib.sha256(body).hexdigest() == release.sha256

@@ -1,6 +1,7 @@
 """Signed webhook POSTs: the signature a receiver checks, what counts as an answer, what fails."""
 import hashlib
 import hmac
+import os
 import socket
 
 import pytest
@@ -74,3 +75,34 @@ def test_a_secret_reference_that_cannot_be_read_is_a_delivery_failure(aws):
             webhooks.post_signed(_hook(receiver, secret="ssm:/fabu/missing"), {"id": "e-1"})
     assert caught.value.message.startswith("http://127.0.0.1:")
     assert receiver.requests == []  # never sent unsigned
+
+
+def test_a_webhook_is_checked_again_when_it_is_sent(monkeypatch):
+    """Saved while allowed, sent after the stage's rule changed: refused, nothing reaches it."""
+    monkeypatch.setenv("FABU_STAGE", "dev")
+    monkeypatch.setenv("FABU_ALLOWED_NETWORKS", "127.0.0.1/32")
+    with Receiver(SECRET) as receiver:
+        assert webhooks.post_signed(_hook(receiver), {"id": "e-1"}) == 200
+        monkeypatch.delenv("FABU_ALLOWED_NETWORKS")
+        with pytest.raises(webhooks.DeliveryError) as caught:
+            webhooks.post_signed(_hook(receiver), {"id": "e-2"})
+    assert caught.value.message == (
+        f"{webhooks.describe_url(receiver.url)}: refused: 127.0.0.1 is a loopback address "
+        "(127.0.0.0/8); allowed outside stage local only inside a network listed in "
+        "FABU_ALLOWED_NETWORKS")
+    assert [r["body"]["id"] for r in receiver.requests] == ["e-1"]
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a link-local address"),
+    ("http://[fd00:ec2::254]/latest/meta-data/", "fd00:ec2::254 is an AWS-internal address"),
+    ("{endpoint}/moto-api/data.json", "the stage's own AWS endpoint"),
+    ("{localhost}/moto-api/data.json", "localhost resolves to 127.0.0.1:"),
+], ids=["metadata", "metadata-ipv6", "emulator", "emulator-by-name"])
+def test_metadata_and_the_emulator_are_never_sent_to(url, reason):
+    endpoint = os.environ["AWS_ENDPOINT_URL"]  # the worker's own emulator: known only at run time
+    url = url.format(endpoint=endpoint, localhost=endpoint.replace("127.0.0.1", "localhost"))
+    with pytest.raises(webhooks.DeliveryError, match="refused: ") as caught:
+        webhooks.post_signed({"url": url, "secret": SECRET, "timeout_seconds": 30}, {"id": "e-1"})
+    assert reason in caught.value.message
+    assert "meta-data" not in caught.value.message and "moto-api" not in caught.value.message

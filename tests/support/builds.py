@@ -1,4 +1,4 @@
-"""Fixtures for the build tests: moto in-process, local git/HTTP/FTP servers, sample trees."""
+"""Fixtures for the build tests: moto in-process, local git/HTTP(S)/FTP servers, sample trees."""
 import contextlib
 import functools
 import http.server
@@ -97,13 +97,29 @@ def archive_site(root: Path) -> Path:
 
 
 @contextlib.contextmanager
-def http_server(directory: Path, auth: tuple[str, str] | None = None) -> Iterator[str]:
-    """Serve `directory` on 127.0.0.1; with auth=(user, password) require HTTP basic auth."""
+def http_server(directory: Path, auth: tuple[str, str] | None = None, *,
+                redirects: dict[str, str] | None = None, seen: list | None = None,
+                tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """Serve `directory` on 127.0.0.1; with auth=(user, password) require HTTP basic auth.
+
+    ``redirects`` maps a path (query ignored) to the ``Location`` of a 302 answer; ``seen``
+    collects ``{"path", "headers"}`` of every request; ``tls`` = (cert, key) serves https.
+    """
     import base64
+    import ssl
     expected = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode() if auth else None
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def do_GET(self):
+            path = self.path.split("?", 1)[0]
+            if seen is not None:
+                seen.append({"path": self.path, "headers": dict(self.headers.items())})
+            if redirects and path in redirects:
+                self.send_response(302)
+                self.send_header("Location", redirects[path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if expected and self.headers.get("Authorization") != expected:
                 self.send_response(401)
                 self.send_header("WWW-Authenticate", 'Basic realm="x"')
@@ -116,10 +132,83 @@ def http_server(directory: Path, auth: tuple[str, str] | None = None) -> Iterato
 
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(Handler, directory=str(directory)))
+    scheme = "http"
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(tls[0]), str(tls[1]))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def tls_cert(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost: ``(cert.pem, key.pem)``.
+
+    Trust it in a test with ``monkeypatch.setenv("SSL_CERT_FILE", str(cert))``.
+    """
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fabu test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@contextlib.contextmanager
+def git_http_server(repo_path: Path, seen: list | None = None) -> Iterator[str]:
+    """dulwich's smart-HTTP server for one repository on 127.0.0.1: ``http://127.0.0.1:<port>/``.
+
+    ``seen`` collects ``{"path", "authorization"}`` of every request.
+    """
+    from wsgiref.simple_server import make_server
+
+    from dulwich.repo import Repo
+    from dulwich.server import DictBackend
+    from dulwich.web import WSGIRequestHandlerLogger, WSGIServerLogger, make_wsgi_chain
+
+    git_app = make_wsgi_chain(DictBackend({"/": Repo(str(repo_path))}))
+
+    def app(environ, start_response):
+        if seen is not None:
+            seen.append({"path": environ.get("PATH_INFO"),
+                         "authorization": environ.get("HTTP_AUTHORIZATION")})
+        return git_app(environ, start_response)
+
+    class Quiet(WSGIRequestHandlerLogger):
+        def log_message(self, *args):
+            pass
+
+    server = make_server("127.0.0.1", 0, app, server_class=WSGIServerLogger, handler_class=Quiet)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:
         server.shutdown()
         server.server_close()

@@ -8,11 +8,16 @@ message a user can act on; ``retryable`` is True only when trying again later co
 (timeouts, refused connections, server errors). Secrets never appear in a message: URLs are shown
 without their user-info (``redact``). What a source may download or unpack is bounded by the
 byte budget (``max_bytes``).
+
+Every URL obeys ``chalicelib.netguard``: it is checked here before any credential is read, and
+again by each connection (http(s), git over http(s), ftp(s) connect only to the addresses they
+checked; svn, git:// and ssh are checked right before they connect). A refusal is a final
+``SourceError`` naming the address and why.
 """
 import urllib.parse
 from pathlib import Path
 
-from chalicelib import secrets
+from chalicelib import netguard, secrets
 from chalicelib.build.sources import ftp, git, http, s3, svn
 from chalicelib.build.sources.base import Budget, Job, SourceError, redact
 
@@ -42,7 +47,25 @@ def fetch(source: dict, dest: str | Path, *, timeout: float = DEFAULT_TIMEOUT,
     if urllib.parse.urlsplit(url).password:
         raise SourceError("the source url contains a password: store it in SSM Parameter Store "
                           "or Secrets Manager and name it in source.credentials instead")
+    _check_url(url, timeout)
     creds = secrets.resolve_credentials(source.get("credentials"))
-    fetcher(Job(url=url, ref=source.get("ref"), creds=creds, timeout=timeout,
-                budget=Budget(max_bytes)), dest)
+    try:
+        fetcher(Job(url=url, ref=source.get("ref"), creds=creds, timeout=timeout,
+                    budget=Budget(max_bytes)), dest)
+    except netguard.Refused as exc:  # a redirect or a re-resolved name that breaks the rule
+        raise SourceError(f"refused to fetch {redact(url)}: {exc.message}") from None
     return dest
+
+
+def _check_url(url: str, timeout: float) -> None:
+    """SourceError when the network rule refuses `url` now (before credentials are read).
+
+    A name that does not resolve is left to the fetcher, which reports it its own way and checks
+    again right before it connects.
+    """
+    try:
+        netguard.check_url(url, timeout=timeout)
+    except netguard.Refused as exc:
+        raise SourceError(f"refused to fetch {redact(url)}: {exc.message}") from None
+    except (OSError, ValueError):
+        pass

@@ -5,11 +5,17 @@ paths, no ``..``, no links leaving the tree, no devices); an archive holding one
 directory is unpacked from inside it, like the archives code forges publish. Any other file is
 moved into the tree under its own name. Downloads land in a ``download_slot`` next to the tree,
 never inside it, and are removed afterwards.
+
+Symbolic links are where textual checks fail (``a -> .``, ``c -> a/..``, then ``c/ESCAPED``
+lands outside), so: a zip may hold no symlink at all; a tar goes through the stdlib ``data``
+filter and, before each member is written, a check on the disk as it is then: no member may be
+written at or through a symlink an earlier member made, and a hard link's target must be a
+regular file reached without one (the ``data`` filter alone can be fooled on Pythons before
+3.11.13/3.12.11 by a chain longer than PATH_MAX).
 """
 import contextlib
 import gzip
 import os
-import posixpath
 import shutil
 import stat
 import tarfile
@@ -77,12 +83,47 @@ def _untar(path, staging, name, budget):
         with tarfile.open(path, "r:*") as tar:
             members = tar.getmembers()
             budget.take(sum(m.size for m in members if m.isfile()))
-            # The "data" filter refuses absolute paths, "..", links leaving the tree and devices.
-            tar.extractall(staging, filter="data")
+            tar.extractall(staging, filter=_tar_filter(staging, name))
     except tarfile.FilterError as exc:
         raise SourceError(f"archive {name} has an unsafe entry: {exc}") from None
     except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise SourceError(f"{name} is not a readable tar archive: {exc}") from None
+
+
+def _tar_filter(staging: Path, archive: str):
+    """The "data" filter (no absolute paths, "..", links leaving the tree, devices), then a look
+    at the disk as it is right before the member is written (tarfile calls it member by member)."""
+    def check(member: tarfile.TarInfo, dest_path: str) -> tarfile.TarInfo:
+        member = tarfile.data_filter(member, dest_path)
+        _no_symlink_on_path(staging, member.name, archive, member.name)
+        if member.islnk():
+            target = _no_symlink_on_path(staging, member.linkname, archive, member.name)
+            if not target.is_file():
+                raise SourceError(f"archive {archive} has an unsafe entry: {member.name!r} is a "
+                                  f"hard link to {member.linkname!r}, which is no regular file")
+        return member
+    return check
+
+
+def _no_symlink_on_path(root: Path, rel: str, archive: str, entry: str) -> Path:
+    """root/rel, refusing it when a component (the last included) exists as a symlink."""
+    path = root
+    for part in (p for p in rel.split("/") if p not in ("", ".")):
+        path = path / part
+        try:
+            mode = os.lstat(path).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            break  # created by the extraction, as a real directory or file
+        if stat.S_ISLNK(mode):
+            raise SourceError(f"archive {archive} has an unsafe entry: {_short(entry)!r} would be "
+                              f"written through the symbolic link "
+                              f"{_short(path.relative_to(root).as_posix())!r}")
+    return root.joinpath(rel)
+
+
+def _short(name: str) -> str:
+    """An entry name fit for a message (names can be thousands of characters long)."""
+    return name if len(name) <= 120 else f"{name[:60]}...{name[-40:]}"
 
 
 def _unzip(path, staging, name, budget):
@@ -102,15 +143,10 @@ def _unzip_member(zf, info, staging, name):
     if info.is_dir():
         target.mkdir(parents=True, exist_ok=True)
         return
+    if stat.S_ISLNK(mode):  # chains of links defeat any textual check: none at all in a zip
+        raise SourceError(f"archive {name} has an unsafe entry: {info.filename!r} is a symbolic "
+                          "link (zip archives may not contain links; use a tar archive)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    if stat.S_ISLNK(mode):
-        link = zf.read(info).decode("utf-8", "surrogateescape")
-        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(info.filename), link))
-        if posixpath.isabs(link) or resolved.startswith("../") or resolved == "..":
-            raise SourceError(f"archive {name} has an unsafe entry: {info.filename!r} links "
-                              f"outside the tree")
-        os.symlink(link, target)
-        return
     with zf.open(info) as src, open(target, "wb") as out:
         shutil.copyfileobj(src, out, CHUNK)
     target.chmod(0o755 if mode & 0o111 else 0o644)

@@ -1,15 +1,23 @@
 """Fetch an ftp/ftps source with ftplib: one file, or a directory tree when the path is one.
 
-Login is anonymous without credentials; ftps switches the data channel to TLS (``PROT P``).
-A single file goes through ``archives.materialise`` (an archive is unpacked); a directory is
-copied recursively, listed with MLSD when the server has it, else NLST and a ``cwd`` probe.
+Login is anonymous without credentials; ftps verifies the server's certificate against its host
+name and switches the data channel to TLS (``PROT P``). A single file goes through
+``archives.materialise`` (an archive is unpacked); a directory is copied recursively, listed with
+MLSD when the server has it, else NLST and a ``cwd`` probe.
+
+The control connection goes through ``netguard.connect`` (to an address the network rule allows,
+never resolved twice); passive data connections go to the same address (the server's PASV
+address is ignored, as ftplib does) on a port that is checked too.
 """
 import ftplib
 import posixpath
 import socket
+import ssl
+import sys
 import urllib.parse
 from pathlib import Path
 
+from chalicelib import netguard
 from chalicelib.build.sources.archives import check_name, download_slot, materialise
 from chalicelib.build.sources.base import CHUNK, Budget, Job, SourceError, redact
 
@@ -20,7 +28,8 @@ def fetch(job: Job, dest: Path) -> None:
     host, port = parts.hostname or "", parts.port or 21
     remote = urllib.parse.unquote(parts.path) or "/"
     timeout = job.timeout
-    ftp = ftplib.FTP_TLS(timeout=timeout) if parts.scheme == "ftps" else ftplib.FTP(timeout=timeout)
+    ftp = (_GuardedFTPS(timeout=timeout, context=ssl.create_default_context())
+           if parts.scheme == "ftps" else _GuardedFTP(timeout=timeout))
     try:
         try:
             ftp.connect(host, port)
@@ -36,13 +45,52 @@ def fetch(job: Job, dest: Path) -> None:
         _download(ftp, remote, dest, job.budget)
     except ftplib.error_perm as exc:
         raise SourceError(f"the FTP server refused {redact(job.url)}: {exc}") from None
-    except (ftplib.error_temp, socket.timeout, TimeoutError, ConnectionError, EOFError) as exc:
+    except ssl.SSLCertVerificationError as exc:
+        raise SourceError(f"the FTPS server {host}:{port} has no certificate valid for {host}: "
+                          f"{exc.verify_message}") from None
+    except (ftplib.error_temp, socket.timeout, TimeoutError, ConnectionError, EOFError,
+            ssl.SSLError) as exc:
         raise SourceError(f"FTP transfer from {host}:{port} failed: {exc}", retryable=True) from None
     finally:
         try:
             ftp.close()
         except OSError:
             pass
+
+
+class _Guarded:
+    """``connect`` through ``netguard.connect``; passive data addresses checked as well."""
+
+    def connect(self, host="", port=0, timeout=-999, source_address=None):
+        if host:
+            self.host = host
+        if port > 0:
+            self.port = port
+        if timeout != -999:
+            self.timeout = timeout
+        if source_address is not None:
+            self.source_address = source_address
+        sys.audit("ftplib.connect", self, self.host, self.port)
+        self.sock = netguard.connect(self.host, self.port, self.timeout, self.source_address)
+        self.af = self.sock.family
+        self.file = self.sock.makefile("r", encoding=self.encoding)
+        self.welcome = self.getresp()
+        return self.welcome
+
+    def makepasv(self):
+        host, port = super().makepasv()
+        problem = netguard.address_problem(host, port)
+        if problem:
+            raise netguard.Refused(f"the FTP server's data connection: {problem}")
+        return host, port
+
+
+class _GuardedFTP(_Guarded, ftplib.FTP):
+    pass
+
+
+class _GuardedFTPS(_Guarded, ftplib.FTP_TLS):
+    pass
 
 
 def _download(ftp, remote, dest, budget):

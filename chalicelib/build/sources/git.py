@@ -4,6 +4,10 @@ A depth-1 fetch of the tag, branch, full ref or commit asked for (HEAD when none
 throw-away bare repository, then the tree is written out directly, so no ``.git`` ever reaches
 the scratch directory. Submodules are skipped. Credentials become HTTP basic auth (username
 ``x-access-token`` when only a token is given).
+
+Over http(s) dulwich gets ``netclients.pool_manager``: connections only to addresses the network
+rule allows (pinned: no second lookup), redirects re-checked, credentials kept to their origin.
+git:// and ssh open their own connections: their host is checked right before the fetch.
 """
 import contextlib
 import os
@@ -14,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from chalicelib import netclients, netguard
 from chalicelib.build.sources.base import Budget, Job, SourceError, host_port, redact
 
 _NETWORK_ERRORS = {"MaxRetryError", "NewConnectionError", "ConnectTimeoutError",
@@ -30,6 +35,8 @@ def fetch(job: Job, dest: Path) -> None:
     from dulwich.repo import Repo
 
     client, path = _git_client(job)
+    if not job.url.startswith(("http://", "https://", "file://")):
+        _check_unpinned(job)
     chosen = {}
 
     def determine_wants(refs, depth=None):
@@ -75,9 +82,19 @@ def _git_client(job):
     if job.creds:
         kwargs = {"username": job.creds.username or "x-access-token", "password": job.creds.password}
     if job.url.startswith(("http://", "https://")):
-        from dulwich.client import default_urllib3_manager
-        kwargs["pool_manager"] = default_urllib3_manager(None, timeout=job.timeout)
+        from dulwich.client import default_user_agent_string
+        kwargs["pool_manager"] = netclients.pool_manager(
+            job.timeout, headers={"User-agent": default_user_agent_string()})
     return get_transport_and_path(job.url, **kwargs)
+
+
+def _check_unpinned(job):
+    """git:// and ssh resolve the host themselves: check it right before they do."""
+    try:
+        netguard.check_url(job.url, timeout=job.timeout)
+    except OSError as exc:
+        raise SourceError(f"could not connect to {host_port(job.url)}: {exc}",
+                          retryable=True) from None
 
 
 def _fetch_error(exc, job):

@@ -2,6 +2,9 @@
 
 Credentials become HTTP basic auth when they carry a username, else ``Authorization: Bearer``.
 401/403 and 404 are final; 5xx, 429, refused connections and timeouts may pass on a retry.
+The opener is ``netclients.opener``: every connection (redirects included) goes to an address
+the network rule allows, at most 5 redirects, never https → http, and ``Authorization`` is not
+sent on to another origin.
 """
 import base64
 import posixpath
@@ -12,9 +15,13 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from chalicelib import netclients
 from chalicelib.build.sources.archives import download_slot, materialise
 from chalicelib.build.sources.base import Job, SourceError, host_port, redact
 from chalicelib.secrets import Credentials
+
+
+_OPENER = netclients.opener(redirects=True)
 
 
 def fetch(job: Job, dest: Path) -> None:
@@ -25,7 +32,7 @@ def fetch(job: Job, dest: Path) -> None:
         request.add_header("Authorization", authorization(job.creds))
     name = posixpath.basename(urllib.parse.unquote(urllib.parse.urlsplit(job.url).path)) or "download"
     try:
-        with urllib.request.urlopen(request, timeout=job.timeout) as response, \
+        with _OPENER.open(request, timeout=job.timeout) as response, \
                 download_slot(dest) as tmp:
             with open(tmp, "wb") as out:
                 job.budget.copy(response, out)

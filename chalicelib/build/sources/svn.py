@@ -3,12 +3,19 @@
 The password goes in on stdin (``--password-from-stdin``), never on the command line. The whole
 export gets ten times the network timeout. svn's error codes decide the message and whether a
 retry may help.
+
+svn is a separate program that resolves and connects by itself, so its connection cannot be
+pinned: the URL's host is checked against the network rule (``chalicelib.netguard``) right
+before svn starts. What remains: a DNS answer that changes in the milliseconds between that check
+and svn's own lookup, and whatever svn's configuration (proxies in ``~/.subversion/servers``)
+does. ``file://`` works only in stage ``local``.
 """
 import shutil
 import subprocess
 from pathlib import Path
 
-from chalicelib.build.sources.base import Job, SourceError, redact
+from chalicelib import netguard
+from chalicelib.build.sources.base import Job, SourceError, host_port, redact
 
 _AUTH_FAILED = ("E170001", "E215004", "Authentication failed")
 _NOT_FOUND = ("E160013", "E170000", "E160006", "E195012", "E205000")
@@ -20,6 +27,11 @@ def fetch(job: Job, dest: Path) -> None:
     svn = shutil.which("svn")
     if svn is None:
         raise SourceError("svn not available on this builder")
+    try:
+        netguard.check_url(job.url, timeout=job.timeout)  # Refused reaches the dispatcher
+    except OSError as exc:
+        raise SourceError(f"could not connect to {host_port(job.url)}: {exc}",
+                          retryable=True) from None
     cmd = [svn, "export", "--force", "--quiet", "--non-interactive",
            "--config-option", f"servers:global:http-timeout={int(job.timeout)}"]
     if job.ref:
