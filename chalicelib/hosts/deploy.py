@@ -3,7 +3,9 @@
 Every item a poll would announce is handed out (``pending → in_progress``, conditional on its
 ``deploy_id``, with a lease) when its project still exists and, for a deploy, its release is
 ``ready``; the others stay pending, never half-sent. The leased items go into one script in
-dependency order, each with a presigned URL of its artifact.
+dependency order, each with a presigned URL of its artifact: of the object *version* the build or
+the CI upload verified (``Release.s3_version``), so bytes written to the key later never reach a
+host.
 """
 import datetime
 
@@ -49,13 +51,14 @@ def _script_item(item, spec, release):
             "deploy_id": item.deploy_id, "artifact": None,
             "deb_dependencies": spec.get("deb_dependencies", []),
             "scripts": {k: v for k, v in (spec.get("scripts") or {}).items() if v},
+            "timeouts": spec.get("timeouts") or {},
             "health_timeout": rollout.get("health_timeout", 60), "health_interval": 5,
             "auto_rollback": rollout.get("auto_rollback", True),
             "keep_releases": rollout.get("keep_releases", 5), "min_free_mb": 100}
     if kind == DeployKind.ROLLBACK:
         data["reason"] = item.reason or "rollback requested by the platform"
     else:
-        data["artifact"] = {"url": _presigned_get(release.s3_key), "sha256": release.sha256,
+        data["artifact"] = {"url": _artifact_url(release), "sha256": release.sha256,
                             "size": int(release.size or 0)}
     return data
 
@@ -70,7 +73,11 @@ def _lease(item, now):
                      (HostState.deploy_id == item.deploy_id) & HostState.status.is_in(*HOST_PENDING))
 
 
-def _presigned_get(key):
-    return aws.client("s3").generate_presigned_url(
-        "get_object", Params={"Bucket": config.release_bucket(), "Key": key},
-        ExpiresIn=PRESIGN_SECONDS)
+def _artifact_url(release):
+    """A presigned GET of the release's verified object version (its key alone for a release
+    verified before versions were recorded)."""
+    params = {"Bucket": config.release_bucket(), "Key": release.s3_key}
+    if release.s3_version:
+        params["VersionId"] = release.s3_version
+    return aws.client("s3").generate_presigned_url("get_object", Params=params,
+                                                   ExpiresIn=PRESIGN_SECONDS)

@@ -4,6 +4,9 @@ Hosts report concurrently with the engine, so every write here is conditional on
 ``move`` on the status and ``deploy_id``, ``forget`` on the status, ``plan_item`` on the host
 not being mid-deploy. A write that lost its race answers False and changes nothing. Reads are
 Queries on the sparse ``project-index`` (``wave_key = <wave:03d>#<status>#<host>``), never scans.
+
+Every new deploy id goes through ``move`` (release, resume, rollback), which also appends it to
+the item's ``issued_ids`` (the last ``ISSUED_KEPT``): the host may report only those deploys.
 """
 import datetime
 import secrets
@@ -13,6 +16,10 @@ from pynamodb.expressions.condition import Condition
 from chalicelib.models import HostState, Rollout, delete_if, update_if, wave_key
 from chalicelib.rollout import store
 from chalicelib.states import DeployKind, HostStatus
+
+#: How many of the deploy ids issued to a host item are remembered (a report of an older one is
+#: refused: ``hosts.reports``).
+ISSUED_KEPT = 10
 
 
 def new_deploy_id() -> str:
@@ -29,14 +36,24 @@ def _same_deploy(item: HostState) -> Condition:
 def move(item: HostState, status: HostStatus, now: datetime.datetime, **changes) -> bool:
     """Move ``item`` to ``status`` (with its ``wave_key``) if it is still as read; True if done.
 
-    ``changes`` set further attributes; a value of ``None`` removes one.
+    ``changes`` set further attributes; a value of ``None`` removes one. A new ``deploy_id`` is
+    also appended to ``issued_ids`` (the last ``ISSUED_KEPT``), conditional on the list as read.
     """
     actions = [HostState.status.set(status), HostState.updated_at.set(now),
                HostState.wave_key.set(wave_key(int(item.wave), status, item.host))]
+    condition = (HostState.status == item.status) & _same_deploy(item)
     for name, value in changes.items():
         attr = getattr(HostState, name)
         actions.append(attr.remove() if value is None else attr.set(value))
-    return update_if(item, actions, condition=(HostState.status == item.status) & _same_deploy(item))
+    new_id = changes.get("deploy_id")
+    if new_id and new_id != item.deploy_id:
+        stored = list(item.issued_ids or [])
+        # An item written before ``issued_ids`` existed still knows its current deploy.
+        known = stored + [d for d in [item.deploy_id] if d and d not in stored]
+        actions.append(HostState.issued_ids.set((known + [new_id])[-ISSUED_KEPT:]))
+        condition &= (HostState.issued_ids == stored if stored
+                      else HostState.issued_ids.does_not_exist())
+    return update_if(item, actions, condition=condition)
 
 
 def forget(item: HostState) -> bool:

@@ -59,3 +59,39 @@ def test_with_nothing_pending_the_script_has_no_item_and_changes_nothing(api, ho
     assert "FABU_ITEM_COUNT=0" in text
     from chalicelib.models import HostState
     assert HostState.get(HOST, "web").status == "succeeded"
+
+
+def test_the_deploy_ids_a_host_is_handed_are_the_ones_it_may_report(api, signed_client):
+    """The engine issues each deploy id to one host item; a host may report only its own, and
+    the last ten of them (a late report of an older deploy is kept, an older one refused)."""
+    import re
+
+    from tests.support.fleet import create, host_arn, put, tick
+    hosts = [HOST, "web-2.example.com"]
+    create(api, hosts, rollout={"waves": ["100%"], "bake_seconds": 0})
+    tick()
+    clients = {host: signed_client(host_arn(host)) for host in hosts}
+    handed = {}
+    for host, client in clients.items():
+        text = client.get(f"/api/v1/{host}/deploy").body
+        text = text.decode() if isinstance(text, bytes) else text
+        handed[host] = re.findall(r"P_DEPLOY_ID=(\S+)", text)
+    assert all(len(ids) == 1 for ids in handed.values()) and handed[HOST] != handed[hosts[1]]
+
+    def report(host, deploy_id, version="1.0.0"):
+        return clients[host].post(f"/api/v1/{host}/report", {
+            "project": "web", "version": version, "deploy_id": deploy_id, "phase": "pre-deploy",
+            "status": "ok", "output": "", "running_version": ""})
+
+    assert report(hosts[1], handed[HOST][0]).status == 404           # not its own
+    first = handed[HOST][0]
+    for n in range(2, 12):                       # ten more deploys of web-1: the first drops out
+        put(api, version=f"{n}.0.0")
+        tick(seconds=1801)  # both hosts leased 1.0.0: past the deploy timeout, the new one plans
+    from chalicelib.models import HostState
+    issued = HostState.get(HOST, "web").issued_ids
+    assert len(issued) == 10 and first not in issued and issued[-1] == HostState.get(HOST, "web").deploy_id
+    refused = report(HOST, first)
+    assert refused.status == 404 and "older than its last 10 deploys" in refused.json["error"]
+    late = report(HOST, issued[0], version="2.0.0")
+    assert late.status == 200 and late.json["stale"] is True
