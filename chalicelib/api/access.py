@@ -21,7 +21,9 @@ cors = CORSConfig(allow_origin="*",
 
 
 def _caller(request: Request) -> authz.Caller:
-    return authz.caller_from_context(request.context, authz.admin_patterns())
+    # ``{account}`` in an admin pattern is the API's own account (API Gateway's accountId).
+    account = (request.context or {}).get("accountId")
+    return authz.caller_from_context(request.context, authz.admin_patterns(account=account))
 
 
 def admin(request: Request) -> str:

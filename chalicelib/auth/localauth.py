@@ -14,6 +14,7 @@ Wire it in ``app.py``::
 
 import logging
 import os
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from chalice import Chalice, IAMAuthorizer, Response
 from chalice.app import Request
 
 from chalicelib.auth import principals
+from chalicelib.auth.authz import LOCAL_ACCOUNT_ID
 from chalicelib.auth.sigv4 import AuthError, Principal, verify_request
 
 _log = logging.getLogger(__name__)
@@ -38,7 +40,11 @@ def make_sigv4_middleware(
     """
 
     def sigv4_middleware(event: Request, get_response: Callable[[Request], Any]) -> Any:
-        if not local_sigv4_enabled() or not _is_iam_route(app, event):
+        if not local_sigv4_enabled():
+            return get_response(event)
+        event.context.setdefault("requestId", str(uuid.uuid4()))
+        event.context.setdefault("accountId", LOCAL_ACCOUNT_ID)
+        if not _is_iam_route(app, event):
             return get_response(event)
         try:
             principal = _verify(event, lookup or principals.lookup)

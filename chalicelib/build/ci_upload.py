@@ -1,16 +1,17 @@
 """The CI upload path: a presigned PUT for a tarball CI built itself, then its verification.
 
 ``request_ci_upload`` creates the release (or resets a failed or waiting one) in
-``awaiting_artifact`` with the announced sha256 and hands out a presigned PUT URL for its key;
-``complete_ci_upload`` streams the uploaded object, checks it against that sha256 and marks the
-release ``ready``, or ``failed`` with the uploaded bytes deleted. Both answer 404 for an unknown
-project; ``ci_server`` defaults to the project's.
+``awaiting_artifact`` with the announced sha256 and hands out a presigned PUT URL for its key,
+valid ``FABU_UPLOAD_URL_SECONDS`` (default 15 minutes, at most 30); ``complete_ci_upload``
+streams the uploaded object, checks it against that sha256 and marks the release ``ready`` with
+the object's S3 *version id*, or ``failed`` with the uploaded version deleted. Hosts download
+that version id, so bytes PUT to the key later (the URL may still be valid) never reach a host.
+Both answer 404 for an unknown project; ``ci_server`` defaults to the project's.
 """
 import logging
 import os
 import re
 
-import botocore.exceptions
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib import aws, config, events, versions
@@ -23,7 +24,10 @@ from chalicelib.times import utcnow
 
 log = logging.getLogger(__name__)
 
-_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+#: ``FABU_UPLOAD_URL_SECONDS``: default, and the range a setting is held to.
+UPLOAD_URL_SECONDS = 900
+UPLOAD_URL_SECONDS_RANGE = (60, 1800)
 
 
 def request_ci_upload(project_id: str, body: dict, actor: str | None) -> dict:
@@ -36,7 +40,7 @@ def request_ci_upload(project_id: str, body: dict, actor: str | None) -> dict:
     project = _project(project_id)
     version, sha256 = body.get("version"), body.get("sha256")
     ci_server = body.get("ci_server") or project.spec.get("ci_server")
-    if not isinstance(sha256, str) or not _SHA256.match(sha256):
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
         raise ValidationError("sha256 must be 64 hex digits", {"sha256": "is not a sha256 hex digest"})
     check_version(version)
     if ci_server is not None and not isinstance(ci_server, str):
@@ -44,7 +48,7 @@ def request_ci_upload(project_id: str, body: dict, actor: str | None) -> dict:
     sha256 = sha256.lower()
     key = artifact_key(project_id, version)
     _await_artifact(project_id, version, sha256, ci_server, key, f"u-{os.urandom(8).hex()}")
-    expires = config.int_setting("FABU_UPLOAD_URL_SECONDS", 3600)
+    expires = upload_url_seconds()
     url = aws.client("s3").generate_presigned_url(
         "put_object", Params={"Bucket": config.release_bucket(), "Key": key}, ExpiresIn=expires)
     events.record(project_id, "artifact.upload_requested", actor,
@@ -81,13 +85,21 @@ def complete_ci_upload(project_id: str, body: dict, actor: str | None) -> dict:
         artifact = packaging.verify_uploaded(bucket, release.s3_key, release.sha256,
                                              max_artifact_bytes())
     except (packaging.ChecksumMismatch, packaging.PackageTooLarge) as exc:
-        _delete_quietly(bucket, release.s3_key)  # never leave bytes that failed their check
+        # Never leave bytes that failed their check. An AWS error here propagates (503): the
+        # release keeps waiting and completing again checks (and deletes) again.
+        _delete_version(bucket, release.s3_key, exc.version_id)
         fail(release, release.build_id, str(exc), condition=waiting)
     except packaging.PackagingError as exc:
         raise Conflict(f"{exc}; PUT the tarball to the upload URL first") from None
     else:
         mark_ready(release, release.build_id, artifact, {"uploaded_by": actor}, condition=waiting)
     return releases.to_dict(releases.get(project_id, version))
+
+
+def upload_url_seconds() -> int:
+    """How long an upload URL is valid: ``FABU_UPLOAD_URL_SECONDS`` held to 60..1800 s."""
+    low, high = UPLOAD_URL_SECONDS_RANGE
+    return max(low, min(high, config.int_setting("FABU_UPLOAD_URL_SECONDS", UPLOAD_URL_SECONDS)))
 
 
 def check_version(version: object) -> None:
@@ -126,8 +138,8 @@ def _await_artifact(project, version, sha256, ci_server, key, upload_id):
         raise Conflict(f"release {version} of {project} changed meanwhile; try again")
 
 
-def _delete_quietly(bucket, key):
-    try:
-        aws.client("s3").delete_object(Bucket=bucket, Key=key)
-    except botocore.exceptions.ClientError:
-        log.warning("could not delete rejected upload s3://%s/%s", bucket, key)
+def _delete_version(bucket, key, version_id):
+    """Remove the rejected bytes themselves (their version, not just a delete marker)."""
+    pinned = {"VersionId": version_id} if version_id else {}
+    aws.client("s3").delete_object(Bucket=bucket, Key=key, **pinned)
+    log.info("deleted rejected upload s3://%s/%s (version %s)", bucket, key, version_id)

@@ -37,6 +37,9 @@ _QUEUE_DEPTH = 4
 class PackagingError(FabuError):
     """A tree could not be packed, stored or verified."""
 
+    #: The S3 version of the object that failed its check, when there is one.
+    version_id: str | None = None
+
 
 class PackageTooLarge(PackagingError):
     """The tarball grew past the configured maximum size."""
@@ -48,11 +51,12 @@ class ChecksumMismatch(PackagingError):
 
 @dataclass(frozen=True)
 class Artifact:
-    """A stored tarball: where it is and what it hashes to."""
+    """A stored tarball: where it is (its S3 version id, in a versioned bucket) and its hash."""
 
     sha256: str
     size: int
     key: str
+    version_id: str | None = None
 
 
 def build_tarball(tree: str | os.PathLike, *, bucket: str, key: str, max_bytes: int | None,
@@ -62,11 +66,11 @@ def build_tarball(tree: str | os.PathLike, *, bucket: str, key: str, max_bytes: 
     sink = _S3Writer(s3, bucket, key)
     try:
         digest, size = write_tarball(tree, sink, max_bytes=max_bytes, mtime=mtime)
-        sink.finish()
+        version_id = sink.finish()
     except BaseException:
         sink.abort()
         raise
-    return Artifact(sha256=digest, size=size, key=key)
+    return Artifact(sha256=digest, size=size, key=key, version_id=version_id)
 
 
 def write_tarball(tree: str | os.PathLike, fileobj: BinaryIO, *, max_bytes: int | None = None,
@@ -106,25 +110,48 @@ def iter_entries(tree: Path, _prefix: str = "") -> Iterator[tuple[Path, str]]:
 
 def verify_uploaded(bucket: str, key: str, sha256: str, max_bytes: int,
                     s3: BaseClient | None = None) -> Artifact:
-    """Stream s3://bucket/key and check it hashes to `sha256`; raise on mismatch or oversize."""
+    """Stream s3://bucket/key and check it hashes to `sha256`; raise on mismatch or oversize.
+
+    The object's current version is read (and named in the ``Artifact``, so hosts download
+    exactly it, whatever is uploaded to the key later). The raised ``ChecksumMismatch`` and
+    ``PackageTooLarge`` carry it as ``version_id``. Only a missing object is a
+    ``PackagingError``; every other S3 error propagates.
+    """
     s3 = s3 or _s3()
     try:
         head = s3.head_object(Bucket=bucket, Key=key)
     except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            raise
         raise PackagingError(f"no artifact uploaded at s3://{bucket}/{key}") from exc
+    version = _version_id(head)
     if head["ContentLength"] > max_bytes:
-        raise PackageTooLarge(
-            f"artifact is {head['ContentLength']} bytes, more than the {max_bytes}-byte limit")
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        raise _with_version(PackageTooLarge(
+            f"artifact is {head['ContentLength']} bytes, more than the {max_bytes}-byte limit"),
+            version)
+    pinned = {"VersionId": version} if version else {}
+    body = s3.get_object(Bucket=bucket, Key=key, **pinned)["Body"]
     digest = hashlib.sha256()
     size = 0
     for chunk in iter(lambda: body.read(_READ_CHUNK), b""):
         digest.update(chunk)
         size += len(chunk)
     if digest.hexdigest() != sha256.lower():
-        raise ChecksumMismatch(
-            f"uploaded artifact has sha256 {digest.hexdigest()}, expected {sha256.lower()}")
-    return Artifact(sha256=digest.hexdigest(), size=size, key=key)
+        raise _with_version(ChecksumMismatch(
+            f"uploaded artifact has sha256 {digest.hexdigest()}, expected {sha256.lower()}"),
+            version)
+    return Artifact(sha256=digest.hexdigest(), size=size, key=key, version_id=version)
+
+
+def _version_id(response: dict) -> str | None:
+    """The S3 version id of a response; None when the bucket does not version (``"null"``)."""
+    version = response.get("VersionId")
+    return version if version and version != "null" else None
+
+
+def _with_version(exc: PackagingError, version: str | None) -> PackagingError:
+    exc.version_id = version
+    return exc
 
 
 def _add_entry(tar, path: Path, name: str, mtime: int):
@@ -275,20 +302,22 @@ class _S3Writer(io.RawIOBase):
             self._send_part(part)
         return len(data)
 
-    def finish(self) -> None:
-        """Store what was written: one put_object when small, else complete the multipart upload."""
+    def finish(self) -> str | None:
+        """Store what was written (one put_object when small, else complete the multipart
+        upload); the S3 version id of the stored object (None in an unversioned bucket)."""
         if self._upload_id is None:
-            self._s3.put_object(Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer),
-                                ContentType="application/gzip")
-            return
+            stored = self._s3.put_object(Bucket=self._bucket, Key=self._key,
+                                         Body=bytes(self._buffer), ContentType="application/gzip")
+            return _version_id(stored)
         if self._buffer:
             self._send_part(bytes(self._buffer))
             self._buffer.clear()
         self._wait_pending()
-        self._s3.complete_multipart_upload(
+        stored = self._s3.complete_multipart_upload(
             Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
             MultipartUpload={"Parts": self._parts})
         self._shutdown()
+        return _version_id(stored)
 
     def abort(self) -> None:
         """Drop a half-done upload so no partial object or orphaned parts remain."""

@@ -45,16 +45,23 @@ def fail(release: Release, build_id: str, message: str, condition: Condition | N
 
 def mark_ready(release: Release, build_id: str, artifact: Artifact, detail: dict,
                condition: Condition | None = None) -> bool:
-    """``building`` (or `condition`) → ``ready`` with the artifact, and a ``build.ready`` event."""
+    """``building`` (or `condition`) → ``ready`` with the artifact, and a ``build.ready`` event.
+
+    The artifact's S3 version id is recorded: hosts download that version, never whatever was
+    written to the key later.
+    """
     now = utcnow()
+    version = (Release.s3_version.set(artifact.version_id) if artifact.version_id
+               else Release.s3_version.remove())
     done = guarded_update(release, build_id, _building_unless(condition), [
-        Release.state.set(ReleaseState.READY), Release.s3_key.set(artifact.key),
+        Release.state.set(ReleaseState.READY), Release.s3_key.set(artifact.key), version,
         Release.sha256.set(artifact.sha256), Release.size.set(artifact.size),
         Release.error.remove(), Release.ready_at.set(now), Release.updated_at.set(now)])
     if done:
         events.record(release.project, "build.ready", ACTOR,
                       {"version": release.version, "sha256": artifact.sha256, "size": artifact.size,
-                       "s3_key": artifact.key, "ci_server": release.ci_server, **detail},
+                       "s3_key": artifact.key, "s3_version": artifact.version_id,
+                       "ci_server": release.ci_server, **detail},
                       message=f"release {release.version} is ready ({artifact.size} bytes)")
     return done
 

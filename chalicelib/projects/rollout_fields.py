@@ -29,7 +29,7 @@ def _check_wave_specs(errors: Errors, path: str, waves: list) -> bool:
                 ok = False
             last_count = max(last_count, spec)
         else:
-            match = schema.PERCENT_RE.match(spec)
+            match = schema.PERCENT_RE.fullmatch(spec)
             if not match or not 1 <= int(match.group(1)) <= 100:
                 errors.add(item, "a percentage must look like '10%' (1-100)")
                 ok = False
@@ -65,7 +65,7 @@ def _validate_waves(errors: Errors, waves: Any, host_count: int) -> None:
 
 def _validate_max_failures(errors: Errors, value: Any) -> None:
     if isinstance(value, str):
-        match = schema.PERCENT_RE.match(value)
+        match = schema.PERCENT_RE.fullmatch(value)
         if not match or int(match.group(1)) > 100:
             errors.add("rollout.max_failures", "must be a count (0) or a percentage ('5%')")
     else:

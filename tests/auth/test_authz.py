@@ -6,6 +6,7 @@ from chalicelib.auth.authz import (
     Caller,
     Forbidden,
     admin_patterns,
+    pattern_problem,
     caller_from_context,
     host_user_arn,
     require_admin,
@@ -51,7 +52,6 @@ def test_listed_or_matching_arns_are_admins(arn):
         "arn:aws:iam::123456789012:user/Fabu-Admin",  # patterns are case-sensitive
         "arn:aws:iam::999999999999:user/fabu-admin",  # the listed name in another account
         "arn:aws:sts::123456789012:assumed-role/ops/alice",
-        "arn:aws:iam::123456789012:user/fabu-hosts/team/web-1",  # nested path: not a host
         "arn:aws:iam::123456789012:user/other-hosts/web-1",
         "arn:aws:sts::123456789012:assumed-role/fabu-hostx/web-1",
         "arn:aws:iam::123456789012:role/fabu-host",  # the role itself never calls
@@ -114,3 +114,95 @@ def test_a_refusal_is_a_fabu_error_answered_403_with_its_reason():
     refusal = Forbidden("only host web-1 may call /api/v1/web-1/...")
     assert isinstance(refusal, FabuError) and refusal.status == 403
     assert refusal.body() == {"error": "only host web-1 may call /api/v1/web-1/..."}
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:iam::123456789012:user/fabu-hosts/eu/web-1",  # a nested path is no host
+        "arn:aws:iam::123456789012:user/fabu-hosts/",
+        "arn:aws:iam::123456789012:user/fabu-hosts/web_1",  # not a host name
+        "arn:aws:iam::123456789012:user/fabu-hosts/project",  # reserved by the API
+        "arn:aws:iam::123456789012:user/fabu-hosts/web-1\n",
+        "arn:aws:sts::123456789012:assumed-role/fabu-host/alice@example.com",
+        "arn:aws:sts::123456789012:assumed-role/fabu-host/a/b",
+        "arn:aws:iam::12345:user/fabu-hosts/web-1",  # not a 12-digit account
+    ],
+)
+def test_an_arn_under_the_host_paths_that_is_not_one_host_is_refused_even_for_an_admin_glob(arn):
+    with pytest.raises(Forbidden, match="under the fabu host path but is not one host"):
+        caller_from_context(_context(arn), ["arn:aws:iam::123456789012:*", "arn:aws:sts::*", "*"])
+
+
+def test_the_account_placeholder_is_the_apis_own_account():
+    env = {"FABU_STAGE": "prod", "FABU_ADMIN_ARNS": "arn:aws:sts::{account}:assumed-role/fabu-admin/*"}
+    patterns = admin_patterns(env, account="123456789012")
+    assert patterns == ["arn:aws:sts::123456789012:assumed-role/fabu-admin/*"]
+    mine = "arn:aws:sts::123456789012:assumed-role/fabu-admin/alice"
+    assert caller_from_context(_context(mine), patterns).kind == "admin"
+    with pytest.raises(Forbidden, match="neither a fabu host nor a listed admin"):
+        caller_from_context(_context(mine.replace("123456789012", "999999999999")), patterns)
+    assert admin_patterns(env, account=None) == []  # unknown account: nobody, never everybody
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "arn:aws:sts::*:assumed-role/fabu-admin/*",  # any account
+        "arn:aws:sts::12345678901?:assumed-role/fabu-admin/*",
+        "arn:aws:*:123456789012:role/x",  # a glob before the account can cross ':'
+        "arn:aws:iam:::user/alice",  # no account at all
+        "*",
+        "arn:aws:sts::[0-9]*:assumed-role/x/*",
+    ],
+)
+def test_outside_local_a_pattern_not_pinned_to_one_account_is_ignored_and_logged(pattern, caplog):
+    from chalicelib.auth import authz
+    assert pattern_problem(pattern)
+    authz._refused_patterns.discard(pattern)  # logged once per process: forget earlier tests
+    env = {"FABU_STAGE": "prod", "FABU_ADMIN_ARNS": f"{pattern},arn:aws:iam::123456789012:user/ok"}
+    with caplog.at_level("ERROR", logger="chalicelib.auth.authz"):
+        assert admin_patterns(env, account="123456789012") == ["arn:aws:iam::123456789012:user/ok"]
+        admin_patterns(env, account="123456789012")
+    assert [r.getMessage() for r in caplog.records].count(
+        f"FABU_ADMIN_ARNS: ignoring {pattern!r}: {pattern_problem(pattern)}") == 1
+    with pytest.raises(Forbidden):
+        caller_from_context(_context("arn:aws:sts::999999999999:assumed-role/fabu-admin/eve"),
+                            admin_patterns(env, account="123456789012"))
+    # The local stage keeps its globs (its keys live in a file on the developer's machine).
+    assert pattern in admin_patterns({"FABU_STAGE": "local", "FABU_ADMIN_ARNS": pattern})
+
+
+def test_the_shipped_stages_pin_every_admin_pattern_to_the_apis_account():
+    import json
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    stages = json.load(open(os.path.join(root, ".chalice", "config.json")))["stages"]
+    for name in ("dev", "prod"):
+        env = dict(stages[name]["environment_variables"])
+        raw = [p.strip() for p in env["FABU_ADMIN_ARNS"].split(",") if p.strip()]
+        assert raw and all(p.split(":")[4] == "{account}" for p in raw), name
+        assert len(admin_patterns(env, account="123456789012")) == len(raw), name
+
+
+# --- through the routes ------------------------------------------------------------------------
+
+def test_over_the_api_a_nested_host_path_is_refused_even_when_an_admin_glob_matches_it(
+        api, signed_client, monkeypatch):
+    monkeypatch.setenv("FABU_ADMIN_ARNS", "arn:aws:iam::000000000000:user/*")
+    nested = signed_client("arn:aws:iam::000000000000:user/fabu-hosts/eu/web-1")
+    got = nested.get("/api/v1/project")
+    assert got.status == 403 and "under the fabu host path but is not one host" in got.json["error"]
+    assert nested.get("/api/v1/web-1").status == 403
+    assert nested.post("/api/v1/project", {"name": "x"}).status == 403
+    host = signed_client("arn:aws:iam::000000000000:user/fabu-hosts/web-1")
+    assert host.get("/api/v1/project").status == 403  # a host is never an admin
+    assert host.get("/api/v1/web-1").status == 204
+    assert api.get("/api/v1/project").status == 200  # user/fabu-admin: the glob's admin
+
+
+def test_over_the_api_the_account_placeholder_is_the_apis_own_account(api, signed_client, monkeypatch):
+    monkeypatch.setenv("FABU_ADMIN_ARNS", "arn:aws:iam::{account}:user/fabu-admin")
+    assert api.get("/api/v1/project").status == 200  # 000000000000: the local API's account
+    foreign = signed_client("arn:aws:iam::999999999999:user/fabu-admin")
+    assert foreign.get("/api/v1/project").status == 403

@@ -146,3 +146,69 @@ def test_completion_before_any_upload_was_requested_is_a_409_not_a_500(api):
         "error": "no upload was requested for release 1.0.0 of web; "
                  "POST /api/v1/project/web/artifact first"})
     assert releases.get("web", "1.0.0").state == ReleaseState.AWAITING_ARTIFACT
+
+
+# --- short-lived upload URLs; hosts download the verified object version -----------------------
+
+HOST = "web-1.example.com"
+
+
+def _deploy_url(signed_client):
+    """The artifact URL of the deploy script the host fetches now (after one tick)."""
+    import re
+
+    from chalicelib.rollout import tick
+    tick.run()
+    host = signed_client(f"arn:aws:iam::000000000000:user/fabu-hosts/{HOST}")
+    script = host.get(f"/api/v1/{HOST}/deploy")
+    assert script.status == 200, script
+    text = script.body.decode() if isinstance(script.body, bytes) else script.body
+    urls = re.findall(r"P_URL='([^']+)'", text)
+    assert len(urls) == 1, text[:2000]
+    return urls[0]
+
+
+def test_a_host_downloads_the_verified_bytes_even_after_the_key_is_overwritten(api, signed_client):
+    assert api.post("/api/v1/project", base_project(hosts=[HOST])).status == 201
+    grant = api.post("/api/v1/project/web/artifact", {"version": "1.0.0", "sha256": RIGHT}).json
+    assert requests.put(grant["upload_url"], data=TARBALL, timeout=10).status_code == 200
+    done = api.post("/api/v1/project/web/artifact/complete", {"version": "1.0.0"})
+    assert (done.status, done.json["state"]) == (200, ReleaseState.READY)
+    # The upload URL is still valid for a while: whoever holds it writes other bytes to the key.
+    assert requests.put(grant["upload_url"], data=b"not what CI verified", timeout=10).status_code == 200
+    url = _deploy_url(signed_client)
+    assert "versionId=" in url
+    downloaded = requests.get(url, timeout=10)
+    assert downloaded.status_code == 200
+    assert hashlib.sha256(downloaded.content).hexdigest() == RIGHT
+    # Completing again changes nothing: the release stays pinned to what was verified.
+    assert api.post("/api/v1/project/web/artifact/complete", {"version": "1.0.0"}).json["sha256"] == RIGHT
+
+
+def test_a_rejected_upload_leaves_no_version_of_its_bytes_behind(api, aws_env):
+    assert api.post("/api/v1/project", base_project(hosts=[HOST])).status == 201
+    wrong = hashlib.sha256(b"something else").hexdigest()
+    grant = api.post("/api/v1/project/web/artifact", {"version": "1.0.0", "sha256": wrong}).json
+    assert requests.put(grant["upload_url"], data=TARBALL, timeout=10).status_code == 200
+    done = api.post("/api/v1/project/web/artifact/complete", {"version": "1.0.0"})
+    assert done.json["state"] == ReleaseState.FAILED
+    listing = aws_env.client("s3").list_object_versions(Bucket=config.release_bucket())
+    assert listing.get("Versions", []) == [] and listing.get("DeleteMarkers", []) == []
+
+
+def test_upload_urls_are_short_lived(api, monkeypatch):
+    import time
+    from urllib.parse import parse_qs, urlsplit
+    assert api.post("/api/v1/project", base_project()).status == 201
+    for setting, seconds in [(None, 900), ("300", 300), ("86400", 1800), ("5", 60), ("soon", 900)]:
+        if setting is None:
+            monkeypatch.delenv("FABU_UPLOAD_URL_SECONDS", raising=False)
+        else:
+            monkeypatch.setenv("FABU_UPLOAD_URL_SECONDS", setting)
+        grant = api.post("/api/v1/project/web/artifact", {"version": "1.0.0", "sha256": RIGHT}).json
+        assert grant["expires_in"] == seconds, setting
+        query = parse_qs(urlsplit(grant["upload_url"]).query)
+        if "X-Amz-Expires" in query:  # SigV4: seconds from X-Amz-Date
+            assert query["X-Amz-Expires"] == [str(seconds)]
+        else:  # SigV2 (botocore's presign default for us-east-1): an absolute epoch
+            assert abs(int(query["Expires"][0]) - (time.time() + seconds)) < 60, setting
