@@ -4,6 +4,10 @@ The CloudFormation template is the single definition of fabu's tables, buckets, 
 topic. On AWS it is merged into ``chalice package`` output; here each resource is created with
 the matching boto3 call, read from the same template (moto's CloudFormation silently drops TTL,
 versioning, lifecycle, website and CORS settings, so we apply every property ourselves).
+What exists only on AWS is left out here: the CloudFront resources in front of the console
+(``NOT_EMULATED``). A resource's ``Metadata.FabuLocal.Properties`` is merged over its
+``Properties`` here only: the UI bucket gets its website settings and a public-read policy, so the
+console stays on the emulator's S3 over http while on AWS the bucket is private behind CloudFront.
 Clients come from ``localstack-client``, which honours ``AWS_ENDPOINT_URL``: the same command
 works against moto's server and a real LocalStack. Creating is idempotent.
 
@@ -16,13 +20,28 @@ import sys
 
 TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resources.json")
 
+#: Resource types that exist only on AWS (the HTTPS front of the console): not created here.
+NOT_EMULATED = ("AWS::CloudFront::Distribution", "AWS::CloudFront::OriginAccessControl",
+                "AWS::CloudFront::ResponseHeadersPolicy")
 
-def load_template(path=TEMPLATE):
+#: ``Metadata`` key of a resource's local-only properties, merged over ``Properties`` here.
+LOCAL_METADATA = "FabuLocal"
+
+
+def load_template(path: str = TEMPLATE) -> dict:
     with open(path) as fh:
         return json.load(fh)
 
 
-def _session():
+def local_properties(resource: dict) -> dict:
+    """The resource's ``Properties`` as the emulator gets them: ``Metadata.FabuLocal.Properties``
+    replace the top-level properties of the same name."""
+    local = resource.get("Metadata", {}).get(LOCAL_METADATA, {}).get("Properties", {})
+    return dict(resource.get("Properties", {}), **local)
+
+
+def emulator_session():
+    """A boto3-like session on ``$AWS_ENDPOINT_URL`` (localstack-client), for the local tooling."""
     from localstack_client.session import Session
     region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     return Session(region_name=region,
@@ -143,17 +162,17 @@ def _create_topic(session, props):
 
 def create_stack(prefix="fabu", stage="local", session=None, template=None):
     """Create every resource of the template; return ``{logical id: physical name or URL}``."""
-    session = session or _session()
+    session = session or emulator_session()
     template = template or load_template()
     account = session.client("sts").get_caller_identity()["Account"]
     resolver = _Resolver({"Prefix": prefix, "Stage": stage}, session.region_name, account)
-    pending = dict(template["Resources"])
+    pending = {k: v for k, v in template["Resources"].items() if v["Type"] not in NOT_EMULATED}
     created = {}
     while pending:
         progressed = False
         for logical, resource in list(pending.items()):
             try:
-                props = resolver(resource.get("Properties", {}))
+                props = resolver(local_properties(resource))
             except KeyError:
                 continue  # refers to a resource not created yet
             kind = resource["Type"]
@@ -173,7 +192,9 @@ def create_stack(prefix="fabu", stage="local", session=None, template=None):
             del pending[logical]
             progressed = True
         if not progressed:
-            raise ValueError("unresolvable references in %s" % ", ".join(sorted(pending)))
+            raise ValueError(f"unresolvable references in {', '.join(sorted(pending))}: they refer to "
+                             "a parameter or resource the emulator lacks (the CloudFront ones are "
+                             f"not created locally; give such a resource {LOCAL_METADATA} properties)")
     return created
 
 

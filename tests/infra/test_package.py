@@ -1,15 +1,18 @@
 """`make package`: the stage's SAM template passes cfn-lint and holds every resource fabu needs.
 
 Runs the real target once (``chalice package --merge-template infra/resources.json`` + cfn-lint)
-and reads the template a deploy would send to CloudFormation.
+and reads the template a deploy would send to CloudFormation. The console's part: a private UI
+bucket read only by its CloudFront distribution (HTTPS), and ``infra.publish_ui`` publishing to
+that stack (its outputs read from CloudFormation, on the suite's emulator).
 """
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, boto_client
 
 TEMPLATE = os.path.join(ROOT, "build", "package", "sam.json")
 
@@ -44,9 +47,7 @@ def test_template_holds_every_table_queue_topic_and_bucket(package):
     assert {"builds", "builds-dlq"} <= queues
     assert any(q.startswith("notify") and "dlq" not in q for q in queues), queues
     assert _of_type(package, "AWS::SNS::Topic")
-    ui = package["Resources"]["UIBucket"]["Properties"]
-    assert ui["WebsiteConfiguration"]["IndexDocument"] == "index.html"
-    assert "UIBucketPolicy" in package["Resources"] and "ReleaseBucket" in package["Resources"]
+    assert {"UIBucket", "UIBucketPolicy", "ReleaseBucket", "ConsoleDistribution"} <= set(package["Resources"])
 
 
 def test_every_scheduled_job_and_queue_handler_is_wired(package):
@@ -81,3 +82,168 @@ def test_functions_get_the_least_privilege_policy_of_their_stage(package):
             s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
         assert not any(a.endswith(":*") or a == "*" for a in actions)
         assert "dynamodb:Scan" not in actions  # no request path or job scans a table
+
+
+# --- the console over HTTPS: CloudFront in front of a private bucket ----------------------------
+
+def _sub(node):
+    """The text of an ``Fn::Sub`` (or a plain string)."""
+    return node["Fn::Sub"] if isinstance(node, dict) else node
+
+
+def test_console_bucket_is_private(package):
+    ui = package["Resources"]["UIBucket"]["Properties"]
+    assert ui["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True}
+    assert "WebsiteConfiguration" not in ui and "AccessControl" not in ui
+    assert ui["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    policies = [p["Properties"] for p in _of_type(package, "AWS::S3::BucketPolicy").values()
+                if p["Properties"]["Bucket"] == {"Ref": "UIBucket"}]
+    assert len(policies) == 1, "exactly one policy on the UI bucket"
+    statements = policies[0]["PolicyDocument"]["Statement"]
+    assert statements, "the distribution must be allowed to read"
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}, statement
+        assert statement["Action"] in ("s3:GetObject", ["s3:GetObject"])
+        assert _sub(statement["Resource"]) == "arn:${AWS::Partition}:s3:::${UIBucket}/*"
+        source = statement["Condition"]["StringEquals"]["AWS:SourceArn"]
+        assert _sub(source) == ("arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:"
+                                "distribution/${ConsoleDistribution}")
+
+
+def test_distribution_reads_the_bucket_through_its_origin_access_control(package):
+    resources = package["Resources"]
+    config = resources["ConsoleDistribution"]["Properties"]["DistributionConfig"]
+    [origin] = config["Origins"]
+    assert origin["DomainName"] == {"Fn::GetAtt": ["UIBucket", "RegionalDomainName"]}
+    assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}  # OAC, not the legacy OAI
+    oac_ref = origin["OriginAccessControlId"]["Fn::GetAtt"]
+    assert oac_ref[1] == "Id"
+    oac = resources[oac_ref[0]]
+    assert oac["Type"] == "AWS::CloudFront::OriginAccessControl"
+    settings = oac["Properties"]["OriginAccessControlConfig"]
+    assert (settings["SigningBehavior"], settings["SigningProtocol"],
+            settings["OriginAccessControlOriginType"]) == ("always", "sigv4", "s3")
+    behavior = config["DefaultCacheBehavior"]
+    assert behavior["TargetOriginId"] == origin["Id"]
+    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert set(behavior["AllowedMethods"]) == {"GET", "HEAD"}  # a static site: nothing is written
+    assert behavior["CachePolicyId"] == "658327ea-f89d-4fab-a63d-7e88639e58f6"  # Managed-CachingOptimized
+    assert config["Enabled"] is True and config["DefaultRootObject"] == "index.html"
+    assert config["HttpVersion"].startswith("http2") and config["PriceClass"] == "PriceClass_100"
+
+
+def test_console_answers_carry_the_security_headers(package):
+    resources = package["Resources"]
+    behavior = resources["ConsoleDistribution"]["Properties"]["DistributionConfig"][
+        "DefaultCacheBehavior"]
+    policy = resources[behavior["ResponseHeadersPolicyId"]["Ref"]]
+    assert policy["Type"] == "AWS::CloudFront::ResponseHeadersPolicy"
+    headers = policy["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    assert headers["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31536000
+    assert headers["ContentTypeOptions"]["Override"] is True
+    assert headers["FrameOptions"]["FrameOption"] == "DENY"
+    assert headers["ReferrerPolicy"]["ReferrerPolicy"] in ("no-referrer", "same-origin",
+                                                           "strict-origin-when-cross-origin")
+    assert "frame-ancestors 'none'" in headers["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+    assert all(h["Override"] for h in headers.values())
+
+
+def test_console_url_is_https_on_the_distribution_or_the_operators_domain(package):
+    outputs = package["Outputs"]
+    assert "UIWebsiteURL" not in outputs, "the plain-http website endpoint is gone on AWS"
+    condition, own, default = outputs["ConsoleURL"]["Value"]["Fn::If"]
+    assert _sub(default) == "https://${ConsoleDistribution.DomainName}"
+    assert _sub(own) == "https://${ConsoleDomainName}"
+    assert outputs["ConsoleDistributionId"]["Value"] == {"Ref": "ConsoleDistribution"}
+    config = package["Resources"]["ConsoleDistribution"]["Properties"]["DistributionConfig"]
+    cert_if = config["ViewerCertificate"]["Fn::If"]
+    assert cert_if[0] == condition
+    assert cert_if[1]["AcmCertificateArn"] == {"Ref": "ConsoleCertificateArn"}
+    assert cert_if[1]["SslSupportMethod"] == "sni-only"
+    assert cert_if[2] == {"CloudFrontDefaultCertificate": True}
+    assert config["Aliases"]["Fn::If"][0] == condition
+    assert package["Parameters"]["ConsoleDomainName"]["Default"] == ""  # optional
+
+
+# --- infra.publish_ui on AWS (the suite's emulator stands in for the account) ------------------
+
+def _deployed_stack(name, bucket, console_url):
+    """A stack with the outputs the packaged template gives, and its distribution and bucket."""
+    cloudfront, s3 = boto_client("cloudfront"), boto_client("s3")
+    s3.create_bucket(Bucket=bucket)
+    distribution = cloudfront.create_distribution(DistributionConfig={
+        "CallerReference": name, "Comment": name, "Enabled": True, "DefaultRootObject": "index.html",
+        "Origins": {"Quantity": 1, "Items": [{"Id": "ui-bucket",
+                                              "DomainName": f"{bucket}.s3.us-east-1.amazonaws.com",
+                                              "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "ui-bucket",
+                                 "ViewerProtocolPolicy": "redirect-to-https",
+                                 "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"}})
+    distribution_id = distribution["Distribution"]["Id"]
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic",
+                                        "Properties": {"TopicName": f"{name}-placeholder"}}},
+                "Outputs": {"ConsoleURL": {"Value": console_url},
+                            "ConsoleDistributionId": {"Value": distribution_id},
+                            "UIBucketName": {"Value": bucket}}}
+    boto_client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(template))
+    return distribution_id
+
+
+def _site(tmp_path):
+    site = tmp_path / "dist"
+    (site / "js").mkdir(parents=True)
+    (site / "index.html").write_text(
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        'connect-src \'none\'; base-uri \'none\'">')
+    (site / "js" / "main.js").write_text("export {};\n")
+    return site
+
+
+def _publish(site, *args):
+    env = dict(os.environ, AWS_DEFAULT_REGION="us-east-1")  # AWS_ENDPOINT_URL: the emulator
+    return subprocess.run([sys.executable, "-m", "infra.publish_ui", "--dist", str(site),
+                           "--endpoint", "", *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_publishing_on_aws_fills_the_stacks_private_bucket_and_prints_its_https_url(
+        moto_server, tmp_path):
+    site = _site(tmp_path)
+    distribution_id = _deployed_stack("acme-fabu-prod", "acme-fabu-prod-ui",
+                                      "https://d1example.cloudfront.net")
+    api_url = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/api"
+    done = _publish(site, "--api-url", api_url, "--stack", "acme-fabu-prod")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "https://d1example.cloudfront.net"
+    s3 = boto_client("s3")
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="acme-fabu-prod-ui")["Contents"]}
+    assert keys == {"index.html", "js/main.js", "config.js"}
+    config_js = s3.get_object(Bucket="acme-fabu-prod-ui", Key="config.js")["Body"].read().decode()
+    assert f'"apiUrl": "{api_url}"' in config_js and '"region": "eu-west-1"' in config_js
+    index = s3.get_object(Bucket="acme-fabu-prod-ui", Key="index.html")
+    assert index["ContentType"].startswith("text/html")
+    assert ("connect-src https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com;"
+            in index["Body"].read().decode())
+    invalidations = boto_client("cloudfront").list_invalidations(DistributionId=distribution_id)
+    assert invalidations["InvalidationList"]["Quantity"] == 1, "viewers must get the new files"
+
+
+def test_publishing_on_aws_to_a_missing_or_old_stack_says_which_and_uploads_nothing(
+        moto_server, tmp_path):
+    site = _site(tmp_path)
+    api_url = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/api"
+    done = _publish(site, "--api-url", api_url, "--stack", "acme-fabu-nowhere")
+    assert done.returncode != 0
+    assert "stack 'acme-fabu-nowhere' does not exist" in done.stderr
+    boto_client("s3").create_bucket(Bucket="acme-fabu-old-ui")
+    old = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic",
+                                   "Properties": {"TopicName": "acme-fabu-old-placeholder"}}},
+           "Outputs": {"UIBucketName": {"Value": "acme-fabu-old-ui"}}}
+    boto_client("cloudformation").create_stack(StackName="acme-fabu-old", TemplateBody=json.dumps(old))
+    done = _publish(site, "--api-url", api_url, "--stack", "acme-fabu-old")
+    assert done.returncode != 0
+    assert "has no output ConsoleURL, ConsoleDistributionId" in done.stderr
+    assert "Contents" not in boto_client("s3").list_objects_v2(Bucket="acme-fabu-old-ui")

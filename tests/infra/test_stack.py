@@ -39,6 +39,40 @@ def test_settings_moto_cloudformation_would_drop_are_applied(moto_server):
     assert s3.get_bucket_website(Bucket="fabu-local-ui")["IndexDocument"]["Suffix"] == "index.html"
 
 
+def test_locally_the_console_stays_on_the_emulators_s3_website_over_http(moto_server):
+    """On AWS the UI bucket is private behind CloudFront; locally its FabuLocal metadata gives it
+    the website settings and public read, and no CloudFront resource is made."""
+    import requests
+    s3 = boto_client("s3")
+    website = s3.get_bucket_website(Bucket="fabu-local-ui")
+    assert website["IndexDocument"]["Suffix"] == "index.html"
+    assert website["ErrorDocument"]["Key"] == "index.html"
+    [statement] = json.loads(s3.get_bucket_policy(Bucket="fabu-local-ui")["Policy"])["Statement"]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+        "Allow", "*", "s3:GetObject")
+    assert statement["Resource"] == "arn:aws:s3:::fabu-local-ui/*"
+    assert s3.get_bucket_cors(Bucket="fabu-local-ui")["CORSRules"][0]["AllowedMethods"] == ["GET", "HEAD"]
+    s3.put_object(Bucket="fabu-local-ui", Key="index.html", Body=b"<!doctype html>console",
+                  ContentType="text/html; charset=utf-8")
+    page = requests.get(f"{moto_server['endpoint']}/fabu-local-ui/index.html", timeout=10)
+    assert page.status_code == 200 and page.text == "<!doctype html>console"  # unsigned, http
+    s3.delete_object(Bucket="fabu-local-ui", Key="index.html")
+    kinds = {k: v["Type"] for k, v in _template()["Resources"].items()}
+    assert {"ConsoleDistribution", "ConsoleOriginAccessControl"} <= set(kinds)
+    assert not [k for k in moto_server["resources"] if kinds[k].startswith("AWS::CloudFront::")]
+
+
+def test_a_resource_left_referring_to_an_aws_only_one_is_named(moto_server):
+    template = _template()
+    resources = {k: template["Resources"][k] for k in ("UIBucket", "UIBucketPolicy", "ConsoleDistribution")}
+    resources = json.loads(json.dumps(resources).replace("${Prefix}-${Stage}-ui", "fabu-orphan-ui"))
+    del resources["UIBucketPolicy"]["Metadata"]  # its AWS policy names the distribution
+    import pytest
+    with pytest.raises(ValueError) as failed:
+        stack.create_stack("fabu", "local", template={"Resources": resources})
+    assert "UIBucketPolicy" in str(failed.value) and "CloudFront" in str(failed.value)
+
+
 def test_build_queue_has_its_dead_letter_queue(moto_server):
     sqs = boto_client("sqs")
     url = moto_server["resources"]["BuildQueue"]
