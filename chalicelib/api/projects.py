@@ -23,7 +23,7 @@ def _if_match(request: Request) -> int | None:
     if text.startswith("W/"):
         text = text[2:]
     text = text.strip('"')
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit() and len(text) <= 15):  # not '²': int() fails
         raise ValidationError("If-Match must be the ETag of the project (a number in quotes)",
                               {"If-Match": "is not an ETag this API issued"})
     return int(text)
@@ -43,8 +43,8 @@ def create_project() -> Response:
 def list_projects() -> Response:
     request = bp.current_request
     access.admin(request)
-    items, cursor = projects.list_page(int_query(request, "limit", 50, 1, 100),
-                                       query(request, "cursor"))
+    lister = projects.list_scheduled if bool_query(request, "scheduled") else projects.list_page
+    items, cursor = lister(int_query(request, "limit", 50, 1, 100), query(request, "cursor"))
     return respond({"projects": items, "next_cursor": cursor})
 
 
@@ -62,7 +62,8 @@ def _update(project_id: str, body: dict | None = None) -> Response:
     actor = access.admin(request)
     if body is None:
         body = json_body(request)
-    project = projects.update(project_id, body, actor, if_match=_if_match(request))
+    project = projects.update(project_id, body, actor, if_match=_if_match(request),
+                              replace=bool_query(request, "replace"))
     return respond(project, 200, _etag_headers(project))
 
 
@@ -90,3 +91,22 @@ def delete_project(project_id: str) -> Response:
     actor = access.admin(request)
     return respond(projects.delete(project_id, actor, force=bool_query(request, "force"),
                                    if_match=_if_match(request)))
+
+
+@bp.route("/api/v1/project/{project_id}/scheduled", methods=["GET"], authorizer=access.iam,
+          cors=access.cors)
+@handles_errors
+def scheduled_update(project_id: str) -> Response:
+    access.admin(bp.current_request)
+    found = projects.scheduled_update(project_id)
+    return respond(found, 200, {"ETag": found["etag"]})
+
+
+@bp.route("/api/v1/project/{project_id}/scheduled", methods=["DELETE"], authorizer=access.iam,
+          cors=access.cors)
+@handles_errors
+def cancel_scheduled_update(project_id: str) -> Response:
+    request = bp.current_request
+    actor = access.admin(request)
+    cancelled = projects.cancel_scheduled(project_id, actor, if_match=_if_match(request))
+    return respond(cancelled, 200, {"ETag": cancelled["etag"]})

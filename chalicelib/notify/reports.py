@@ -16,7 +16,9 @@ scans. Definitions (see docs/notifications.md):
   **silent**: hosts not seen for ``FABU_SILENT_SECONDS`` (default 1800) when the report is made.
 
 Reports go to the release bucket as ``reports/<date>.json`` and ``reports/<date>.html`` (one
-self-contained page, inline SVG, no external resource); ``reports/latest.json`` names the newest.
+self-contained page, inline SVG, no external resource; ``chalicelib.notify.report_store`` reads,
+writes and lists them). ``generate_on_demand`` is ``POST /api/v1/reports``: any day within the
+events' retention, today's so far by default, within a time budget.
 """
 import collections
 import datetime
@@ -24,24 +26,31 @@ import json
 import logging
 import math
 import os
-import re
 import statistics
+import time
 from collections.abc import Callable
 
 from chalice import Cron
 
-from chalicelib import aws, config
-from chalicelib.errors import NotFound, ValidationError
+from chalicelib import config, events
+from chalicelib.errors import FabuError, ValidationError
 from chalicelib.models import Event, HostState, Rollout
 from chalicelib.notify import notifications as notify
+from chalicelib.notify import report_store
 from chalicelib.states import HOST_UNSETTLED, HostStatus, ReportStatus, RolloutState
 from chalicelib.times import format_time, parse_time, utcnow
 
 log = logging.getLogger("fabu.reports")
 
 DEFAULT_CRON = "0 8 * * ? *"
-PREFIX = "reports/"
-_LATEST = f"{PREFIX}latest.json"  # {"date": <the newest report's date>}
+#: Who makes the scheduled reports (the actor of their ``report.generated`` events).
+SCHEDULE_ACTOR = "fabu:daily-report"
+#: The event scope of ``report.generated``: not a project (project names have no ':'), so the
+#: reports never count it; any scope with a ':' is the stage's own and is left out of reports.
+REPORT_SCOPE = "fabu:reports"
+#: Seconds ``POST /api/v1/reports`` may spend reading (``FABU_REPORT_API_SECONDS``): API Gateway
+#: gives a request 29 s at most.
+DEFAULT_API_BUDGET = 20
 #: The events that end a deploy (cancelled and superseded rollouts never deployed).
 FINAL = tuple(f"rollout.{state}" for state in (
     RolloutState.SUCCEEDED, RolloutState.HALTED, RolloutState.ROLLED_BACK))
@@ -53,7 +62,6 @@ HOST_OUTCOMES = {f"host.{outcome}": outcome for outcome in (
 _ATTEMPTED = (HostStatus.SUCCEEDED, HostStatus.FAILED, HostStatus.LOST, ReportStatus.INTERRUPTED)
 #: Host events whose output's last line is a failure line.
 FAILURE_KINDS = (f"host.{HostStatus.FAILED}", f"host.{ReportStatus.INTERRUPTED}", "host.rollback_failed")
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates")
 
 
@@ -72,6 +80,11 @@ def cron() -> Cron:
                     "using %r", raw, DEFAULT_CRON)
         fields = DEFAULT_CRON.split()
     return Cron(*fields)
+
+
+class ReportTooSlow(FabuError):
+    """The day has too many events to report within the request's time budget (503)."""
+    status = 503
 
 
 def run_scheduled(event: dict | None, now: datetime.datetime | None = None) -> dict:
@@ -122,9 +135,26 @@ def _last_line(text: str | None) -> str | None:
     return None
 
 
-def _day_events(day: datetime.date) -> list[Event]:
-    """Every event of ``day`` (a date), oldest first: one paged Query on the day index."""
-    return list(Event.day_index.query(day.isoformat()))
+def _day_events(day: datetime.date, deadline: float | None = None) -> list[Event]:
+    """Every project event of ``day``, oldest first: one paged Query on the day index.
+
+    Events of the stage's own scopes (``fabu:...``) are left out. Past ``deadline``
+    (``time.monotonic()``), ``ReportTooSlow``.
+    """
+    found = []
+    for event in Event.day_index.query(day.isoformat()):
+        if deadline is not None and len(found) % 500 == 0 and time.monotonic() > deadline:
+            raise _too_slow(day, len(found))
+        if ":" not in event.scope:
+            found.append(event)
+    return found
+
+
+def _too_slow(day: datetime.date, seen: int) -> ReportTooSlow:
+    budget = config.int_setting("FABU_REPORT_API_SECONDS", DEFAULT_API_BUDGET)
+    return ReportTooSlow(f"the report of {day} did not fit the request's time budget of {budget} s "
+                         f"(FABU_REPORT_API_SECONDS; {seen} events read): the daily schedule, "
+                         "which has no such limit, will make it")
 
 
 def _rollout_start(project: str, rollout_id: str) -> datetime.datetime | None:
@@ -194,18 +224,28 @@ def _project_report(project: str, project_events: list[Event], now: datetime.dat
             "silent": silent[:200], "silent_count": len(silent)}
 
 
-def build(day: datetime.date, now: datetime.datetime | None = None) -> dict:
-    """The report of ``day`` (a ``date``) as plain data, computed from the stored events."""
+def build(day: datetime.date, now: datetime.datetime | None = None, *,
+          deadline: float | None = None) -> dict:
+    """The report of ``day`` (a ``date``) as plain data, computed from the stored events.
+
+    ``complete`` is false for a day not yet over at ``now`` (a report of today so far).
+    """
     now = now or utcnow()
     by_project = collections.defaultdict(list)
-    for event in _day_events(day):
+    for event in _day_events(day, deadline):
         by_project[event.scope].append(event)
-    projects = [_project_report(p, evs, now) for p, evs in sorted(by_project.items())]
+    projects = []
+    for name, project_events in sorted(by_project.items()):
+        if deadline is not None and time.monotonic() > deadline:
+            raise _too_slow(day, sum(len(evs) for evs in by_project.values()))
+        projects.append(_project_report(name, project_events, now))
     deploys = sum(p["deploys"] for p in projects)
     succeeded = sum(p["succeeded"] for p in projects)
     durations = [d["duration_seconds"] for p in projects for d in p["rollouts"]
                  if d["duration_seconds"] is not None]
-    return {"date": day.isoformat(), "generated_at": format_time(now),
+    day_end = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(),
+                                        datetime.timezone.utc)
+    return {"date": day.isoformat(), "generated_at": format_time(now), "complete": now >= day_end,
             "totals": {"projects": len(projects), "deploys": deploys, "succeeded": succeeded,
                        "success_rate": _rate(succeeded, deploys),
                        "duration_seconds": {"median": median(durations),
@@ -266,60 +306,52 @@ def _summary_text(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _put(key: str, body: bytes, content_type: str) -> None:
-    aws.client("s3").put_object(Bucket=config.release_bucket(), Key=key, Body=body,
-                                ContentType=content_type)
+def generate(day: datetime.date, now: datetime.datetime | None = None, *,
+             actor: str = SCHEDULE_ACTOR, publish: bool = True,
+             budget: float | None = None) -> dict:
+    """Build the report of ``day``, store JSON + HTML, move ``latest``, publish the summary.
 
-
-def _get(key: str) -> bytes | None:
-    s3 = aws.client("s3")
-    try:
-        return s3.get_object(Bucket=config.release_bucket(), Key=key)["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        return None
-
-
-def generate(day: datetime.date, now: datetime.datetime | None = None) -> dict:
-    """Build the report of ``day``, store JSON + HTML, move ``latest``, publish the summary."""
-    report = build(day, now)
-    date = report["date"]
-    _put(f"{PREFIX}{date}.json", json.dumps(report, indent=1, sort_keys=True).encode(), "application/json")
-    _put(f"{PREFIX}{date}.html", render_html(report).encode(), "text/html; charset=utf-8")
-    latest_date = json.loads(_get(_LATEST) or b"{}").get("date")
-    if latest_date is None or latest_date <= date:  # regenerating an old day keeps the newest
-        _put(_LATEST, json.dumps({"date": date}).encode(), "application/json")
+    ``budget`` (seconds) bounds the reading: past it, ``ReportTooSlow`` (503) and nothing is
+    written. An event ``report.generated`` (scope ``REPORT_SCOPE``) records who made it.
+    """
+    deadline = time.monotonic() + budget if budget is not None else None
+    report = build(day, now, deadline=deadline)
+    report["generated_by"] = actor
+    moved = report_store.store(report, render_html(report))
     text = _summary_text(report)
-    notify.publish(notify.stage_topic_arn(), text.splitlines()[0], text, {"kind": "report.daily"})
+    if publish:
+        notify.publish(notify.stage_topic_arn(), text.splitlines()[0], text, {"kind": "report.daily"})
+    events.record(REPORT_SCOPE, "report.generated", actor,
+                  {"date": report["date"], "complete": report["complete"], "latest": moved,
+                   "published": publish, "deploys": report["totals"]["deploys"]},
+                  message=text.splitlines()[0])
     return report
 
 
-# ----------------------------------------------------------------------------- reading
+def generate_on_demand(body: dict, actor: str, now: datetime.datetime | None = None) -> dict:
+    """``POST /api/v1/reports``: ``{"date"?: "YYYY-MM-DD", "publish"?: bool}``, default today.
 
-def check_date(text: str | None) -> datetime.date:
-    """``YYYY-MM-DD`` as a date; ValidationError (400) otherwise."""
-    try:
-        if not _DATE_RE.match(text or ""):
-            raise ValueError(text)
-        return datetime.date.fromisoformat(text)
-    except ValueError:
-        raise ValidationError("a report date is YYYY-MM-DD (UTC), like 2026-11-04",
-                              {"date": "is not a date YYYY-MM-DD"}) from None
-
-
-def get(date: str, fmt: str = "json") -> dict | str:
-    """A stored report: the JSON data, or (``fmt="html"``) the page's text. NotFound if none."""
-    day = check_date(date)
-    if fmt not in ("json", "html"):
-        raise ValidationError("format must be json or html", {"format": "must be json or html"})
-    raw = _get(f"{PREFIX}{day.isoformat()}.{fmt}")
-    if raw is None:
-        raise NotFound(f"no report for {day.isoformat()}")
-    return json.loads(raw) if fmt == "json" else raw.decode()
-
-
-def latest(fmt: str = "json") -> dict | str:
-    """The newest stored report (see ``get``); NotFound before the first one."""
-    pointer = _get(_LATEST)
-    if pointer is None:
-        raise NotFound("no report has been generated yet")
-    return get(json.loads(pointer)["date"], fmt)
+    Today's report covers the day so far (``complete`` false). A future day, or one older than
+    the events' retention (its events are gone: the stored report is kept), is a 400.
+    """
+    now = now or utcnow()
+    for key in body:
+        if key not in ("date", "publish"):
+            raise ValidationError(f"unknown field {key!r}: the body is {{date?, publish?}}",
+                                  {key: "unknown field"})
+    publish = body.get("publish", False)
+    if not isinstance(publish, bool):
+        raise ValidationError("publish must be true or false", {"publish": "must be true or false"})
+    today = now.date()
+    day = report_store.check_date(body["date"]) if body.get("date") is not None else today
+    if day > today:
+        raise ValidationError(f"{day} is in the future (today is {today} UTC)",
+                              {"date": f"is after today ({today} UTC)"})
+    oldest = today - datetime.timedelta(days=config.event_ttl_days() - 1)
+    if day < oldest:
+        raise ValidationError(
+            f"the events of {day} are past their retention ({config.event_ttl_days()} days, "
+            f"FABU_EVENT_TTL_DAYS): a report of it would be empty; the stored one is kept",
+            {"date": f"is before {oldest}, the oldest day with events"})
+    budget = config.int_setting("FABU_REPORT_API_SECONDS", DEFAULT_API_BUDGET)
+    return generate(day, now, actor=actor, publish=publish, budget=budget)

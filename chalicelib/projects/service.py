@@ -86,10 +86,17 @@ def list_page(limit: int = 50, cursor: str | None = None) -> tuple[list[dict], s
     return items, pagination.encode(nxt)
 
 
-def update(project_id: str, body: Any, actor: str, *, if_match: int | None = None) -> dict:
-    """Apply (or schedule, with ``apply_at``) a partial update; 409 when ``if_match`` is stale."""
+def update(project_id: str, body: Any, actor: str, *, if_match: int | None = None,
+           replace: bool = False) -> dict:
+    """Apply (or schedule, with ``apply_at``) a partial update; 409 when ``if_match`` is stale.
+
+    A future ``apply_at`` while an update is already scheduled is a 409 naming it unless
+    ``replace`` (the query's ``?replace=true``, or ``"replace": true`` in the body) is set.
+    """
     if not isinstance(body, dict):
         raise ValidationError("the body must be a JSON object", {"": "must be a JSON object"})
+    body = dict(body)
+    replace = _replace_flag(body.pop("replace", None)) or replace
     if body.get("id") not in (None, project_id):
         raise ValidationError("the id in the body does not match the URL",
                               {"id": f"must be {project_id!r} (or left out)"})
@@ -107,7 +114,10 @@ def update(project_id: str, body: Any, actor: str, *, if_match: int | None = Non
     _check_dependencies(project_id, merged)
     apply_at = body.get("apply_at")
     if apply_at and parse_time(apply_at) > utcnow():
-        return scheduled.schedule(project, changes, apply_at, actor)
+        if not changes:
+            raise ValidationError("apply_at schedules nothing: the body changes no field",
+                                  {"apply_at": "needs at least one field to change"})
+        return scheduled.schedule(project, changes, apply_at, actor, replace=replace)
     previous = project.spec
     project.spec = merged
     project.updated_at = utcnow()
@@ -119,6 +129,30 @@ def update(project_id: str, body: Any, actor: str, *, if_match: int | None = Non
     ensure_release(project, actor, previous)
     rollout_changes.plan_change(project_id, actor, previous)  # a new version starts a rollout
     return to_dict(project)
+
+
+def _replace_flag(value: Any) -> bool:
+    """The body's ``replace``: absent, true or false (anything else is a 400 naming it)."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ValidationError("replace must be true or false", {"replace": "must be true or false"})
+    return value
+
+
+def list_scheduled(limit: int = 50, cursor: str | None = None) -> tuple[list[dict], str | None]:
+    """One page of the projects with a scheduled update, soonest first (``due-index``)."""
+    return scheduled.list_page(limit, cursor)
+
+
+def scheduled_update(project_id: str) -> dict:
+    """The project's scheduled update, redacted (``scheduled`` None when there is none); 404."""
+    return scheduled.scheduled_of(project_id)
+
+
+def cancel_scheduled(project_id: str, actor: str, *, if_match: int | None = None) -> dict:
+    """Cancel the project's scheduled update (event ``project.update_cancelled``); 404 if none."""
+    return scheduled.cancel(project_id, actor, if_match=if_match)
 
 
 def delete(project_id: str, actor: str, *, force: bool = False, if_match: int | None = None) -> dict:

@@ -57,12 +57,13 @@ def test_every_spec_route_is_a_chalice_route():
 
 
 def test_every_operation_documents_its_errors():
-    """Every operation says what a forbidden caller gets, and every body-taking one its 400."""
+    """Every operation says what a forbidden caller gets and that AWS may be failing (503), and
+    every body-taking one its 400 and 413."""
     for path, item in _spec()["paths"].items():
         for method, operation in item.items():
             if method not in METHODS:
                 continue
-            assert "403" in operation["responses"], (method, path)
+            assert {"403", "503"} <= set(operation["responses"]), (method, path)
             if "requestBody" in operation:
                 assert {"400", "413"} <= set(operation["responses"]), (method, path)
 

@@ -196,3 +196,39 @@ def test_merged_settings_are_checked_across_fields():
         "rollout.waves[1]": "reaches fewer hosts (2) than the wave before it (5)",
         "rollout.canary_hosts[0]": "is not one of the project's hosts"}
     validation.validate_merged({"hosts": ["a.example.com"], "rollout": {"canary_hosts": ["a.example.com"]}})
+
+
+def test_a_trailing_newline_never_passes_a_pattern(api, signed_client):
+    # ``re.match`` with ``^...$`` accepts "web\n" ($ matches before a final newline); every
+    # pattern is a fullmatch. One kind per line, through the routes that take it.
+    sha = "0" * 64
+    cases = [
+        ({"name": "web\n"}, "name"),
+        ({"hosts": ["web-1.example.com\n"]}, "hosts[0]"),
+        ({"version": "1.0.0\n"}, "version"),
+        ({"rollout": {"waves": ["50%\n", "100%"]}}, "rollout.waves[0]"),
+        ({"depends_on": [{"project": "db\n"}]}, "depends_on[0].project"),
+        ({"notify": {"sns_topic_arn": "arn:aws:sns:us-east-1:123456789012:deploys\n"}},
+         "notify.sns_topic_arn"),
+        ({"source": {"type": "git", "url": "https://git.example.com/r", "ref": "v1\n"}},
+         "source.ref"),
+        ({"source": {"type": "git", "url": "https://git.example.com/r",
+                     "credentials": "ssm:/fabu/local/key\n"}}, "source.credentials"),
+    ]
+    for changes, field in cases:
+        got = api.post("/api/v1/project", _body(changes))
+        assert got.status == 400 and field in got.json["fields"], (changes, got)
+    assert api.post("/api/v1/project", base_project()).status == 201
+    upload = api.post("/api/v1/project/web/artifact", {"version": "1.0.0\n", "sha256": sha})
+    assert (upload.status, list(upload.json["fields"])) == (400, ["version"])
+    upload = api.post("/api/v1/project/web/artifact", {"version": "1.0.0", "sha256": sha + "\n"})
+    assert (upload.status, list(upload.json["fields"])) == (400, ["sha256"])
+    host = signed_client("arn:aws:iam::000000000000:user/fabu-hosts/web-1.example.com")
+    report = host.post("/api/v1/web-1.example.com/report", {
+        "project": "web", "version": "1.0.0", "deploy_id": "d-1\n", "phase": "pre_deploy",
+        "status": "ok"})
+    assert report.status == 400 and "deploy_id" in report.json["fields"], report
+    cursor = api.get("/api/v1/project/web/events?limit=1").json["next_cursor"]
+    got = api.get(f"/api/v1/project/web/events?limit=1&cursor={cursor}%0A")
+    assert (got.status, list(got.json["fields"])) == (400, ["cursor"])
+    assert api.get("/api/v1/project").json["projects"][0]["id"] == "web"  # nothing else stored
