@@ -17,6 +17,8 @@ Access patterns (no request path or scheduled job scans a table):
   (``project``, ``wave_key = <wave:03d>#<status>#<host>``, ``begins_with`` on the prefix).
 * ``Event``   a project's timeline = Query on ``scope`` (newest first), TTL ``expires_at``;
   one day of events across projects (reports) = Query on ``day-index``.
+* ``Freeze``  the stage-wide deploy freeze: one item of the rollouts table at a fixed key
+  (``fabu:stage``, ``freeze``), read with one GetItem per tick.
 * ``Report``  per-phase host reports keyed by the host that sent them: (``host``,
   ``sk = <deploy_id>#<phase>``); one deploy's reports = Query ``begins_with(sk, "<deploy_id>#")``;
   stored once through ``attribute_not_exists``, in one transaction with the host item's update;
@@ -227,7 +229,28 @@ class Rollout(Model):
     driven_at = UTCDateTimeAttribute(null=True)  # when a tick last took it (oldest goes first)
     error = UnicodeAttribute(null=True)  # the tick's last failure to drive it, until a step succeeds
     wave_times = JSONAttribute(null=True)  # one {started_at, finished_at} per wave (<= 20)
+    analysis = JSONAttribute(null=True)  # one canary evaluation (or null) per wave (<= 20)
+    # what the tick last read of the rollout's CloudWatch alarms (``rollout.alarms``), written
+    # only when it changes: {"alarms": [{name, state, reason}], "error", "since"}
+    alarm_states = JSONAttribute(null=True)
     active_index = ActiveRolloutIndex()
+
+
+class Freeze(Model):
+    """The stage-wide deploy freeze: at most one item, a fixed key in the rollouts table.
+
+    ``project = "fabu:stage"`` (no project name has a ':') and ``rollout_id = "freeze"``; it never
+    carries ``active_pk``, so the tick's ``active-index`` never sees it. Written only through
+    ``chalicelib.rollout.freeze`` (conditional on ``rev``).
+    """
+    Meta = _meta("rollouts")
+    project = UnicodeAttribute(hash_key=True, default="fabu:stage")
+    rollout_id = UnicodeAttribute(range_key=True, default="freeze")
+    rev = VersionAttribute()
+    reason = UnicodeAttribute()
+    by = UnicodeAttribute()
+    since = UTCDateTimeAttribute()
+    until = UTCDateTimeAttribute(null=True)
 
 
 class ProjectHostsIndex(GlobalSecondaryIndex):

@@ -19,7 +19,9 @@ bp = Blueprint(__name__)
 def promote(project_id: str) -> Response:
     request = bp.current_request
     actor = access.admin(request)
-    return respond(controls.promote(project_id, actor, full=bool_query(request, "full")))
+    return respond(controls.promote(project_id, actor, full=bool_query(request, "full"),
+                                    override_freeze=bool_query(request, "override_freeze"),
+                                    reason=query(request, "reason")))
 
 
 @bp.route("/api/v1/project/{project_id}/pause", methods=["POST"], authorizer=access.iam,

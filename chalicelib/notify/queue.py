@@ -19,7 +19,7 @@ DELIVERED = ("project.created", "project.updated", "project.deleted", "project.u
              "project.update_applied", "build.queued", "build.ready", "build.failed",
              "release.awaiting_artifact", "rollout.", "host.failed", "host.lost", "host.blocked",
              "host.message", "host.interrupted", "host.rolled_back", "host.rollback_failed",
-             "gate.", "notify.failed")
+             "gate.", "notify.failed", "stage.")
 #: Too frequent to be news: one per host (summed up by ``rollout.wave_done``) or per tick.
 NOT_DELIVERED = ("rollout.waiting", "host.succeeded", "build.started", "build.retrying")
 

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 
 from chalicelib.projects import schema
+from chalicelib.rollout import alarms
 
 Row = tuple[str, str, str, str, str]  # field, type, default, limits and allowed values, meaning
 
@@ -64,6 +65,16 @@ ROLLOUT = {
     "rollback_mode": "`all`: every host back at once; `waves`: the latest wave first",
     "health_timeout": "seconds the `health` script is retried before post-deploy fails",
     "keep_releases": "releases kept on each host (older ones are pruned after a success)",
+    "alarms": "CloudWatch alarms (same account and region, checked when saved) that halt the "
+              "rollout, and roll it back with `auto_rollback`, while one is in `ALARM`",
+    "alarm_watch_seconds": "how long after the last wave the alarms are still watched before "
+                           "the rollout succeeds (`null`: `bake_seconds`; at least 60)",
+    "analysis": "canary analysis at the end of each wave's bake: the hosts on the new version "
+                "against those still on the old one, one CloudWatch metric per host; a canary above "
+                "`max(baseline × max_ratio, min_value)` halts (or rolls back) the rollout",
+    "windows": "when a wave may start (wave 0 and each `auto_promote`), in each window's own "
+               "time zone; `[]`: any time. Rollbacks, pauses, promotes and released waves are "
+               "never held",
 }
 SOURCE = {
     "type": "where the release is built from",
@@ -195,9 +206,20 @@ def _rollout() -> Iterator[Row]:
               "max_failures": f"a count 0–{schema.MAX_HOSTS}, or a percentage "
                               f"`'{f_low}%'`–`'{f_high}%'`",
               "canary_hosts": "hosts of `hosts`, each once",
-              "rollback_mode": _one_of(schema.ROLLBACK_MODES)}
+              "rollback_mode": _one_of(schema.ROLLBACK_MODES),
+              "alarms": f"0–{alarms.MAX_ALARMS} names, each once, 1–{alarms.MAX_NAME} "
+                        "characters, no control characters; each must exist",
+              "alarm_watch_seconds": _range(0, alarms.MAX_WATCH_SECONDS),
+              "analysis": "`{namespace, metric}` required; `dimension` (`\"Host\"`), `statistic` "
+                          "(`\"Average\"`; `Sum`, `Minimum`, `Maximum`, `SampleCount`, `p99`), "
+                          "`max_ratio` (`2`; above 1), `min_value` (`0`), `on_missing` "
+                          "(`\"fail\"` or `\"pass\"`); see [rollouts.md](rollouts.md#canary-analysis-rolloutanalysis)",
+              "windows": "at most 20 of `{days: [mon…sun], start: \"HH:MM\", end: \"HH:MM\", "
+                         "timezone: \"Europe/Berlin\"}`; see [rollouts.md](rollouts.md#deploy-windows-rolloutwindows)"}
     types = {"waves": "list of integers and percentages", "max_failures": "integer or percentage",
-             "canary_hosts": "list of host names", "rollback_mode": "string"}
+             "canary_hosts": "list of host names", "rollback_mode": "string",
+             "alarms": "list of strings", "alarm_watch_seconds": "integer or null",
+             "analysis": "object or null", "windows": "list of windows"}
     for name, default in schema.ROLLOUT_DEFAULTS.items():
         if name in schema.ROLLOUT_LIMITS:
             kind, limit = "integer", _range(*schema.ROLLOUT_LIMITS[name])

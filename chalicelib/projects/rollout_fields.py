@@ -6,8 +6,10 @@ canaries must stay among the hosts and waves must keep growing for the project's
 """
 from typing import Any
 
+from chalicelib.errors import ValidationError
 from chalicelib.projects import schema
 from chalicelib.projects.checks import Errors, check_int, check_type
+from chalicelib.rollout import alarms, analysis, windows
 from chalicelib.rollout.plan import wave_size
 
 
@@ -81,8 +83,12 @@ def _validate_canaries(errors: Errors, canaries: Any, host_list: list) -> None:
             errors.add("rollout.canary_hosts", "lists a host twice")
 
 
-def validate_rollout(errors: Errors, rollout: Any, hosts: Any) -> None:
-    """The ``rollout`` object against the project's ``hosts`` (a list, or anything when invalid)."""
+def validate_rollout(errors: Errors, rollout: Any, hosts: Any, *, check_alarms: bool = False) -> None:
+    """The ``rollout`` object against the project's ``hosts`` (a list, or anything when invalid).
+
+    ``check_alarms``: the body's ``alarms`` are also looked up in CloudWatch (a missing one is
+    named; CloudWatch failing propagates, a 503).
+    """
     if not check_type(errors, "rollout", rollout, dict, "an object"):
         return
     for key in rollout:
@@ -102,3 +108,21 @@ def validate_rollout(errors: Errors, rollout: Any, hosts: Any) -> None:
     if "rollback_mode" in rollout and rollout["rollback_mode"] not in schema.ROLLBACK_MODES:
         errors.add("rollout.rollback_mode", "must be 'all' (every host at once) or 'waves'")
     _validate_canaries(errors, rollout.get("canary_hosts", []), host_list)
+    if "alarms" in rollout:
+        _validate_alarms(errors, rollout["alarms"], check_alarms)
+    alarms.validate_watch(errors, rollout.get("alarm_watch_seconds"))
+    for path, message in {**analysis.problems(rollout.get("analysis")),
+                          **windows.problems(rollout.get("windows", []))}.items():
+        errors.add(path, message)
+
+
+def _validate_alarms(errors: Errors, names: Any, check_alarms: bool) -> None:
+    """``rollout.alarms``: names by CloudWatch's rules, then (``check_alarms``) existing ones."""
+    before = len(errors.fields)
+    alarms.validate_names(errors, names)
+    if check_alarms and len(errors.fields) == before and names:
+        try:
+            alarms.check_exist(names)
+        except ValidationError as exc:
+            for path, message in exc.fields.items():
+                errors.add(path, message)

@@ -33,7 +33,8 @@ NOT_STORED = ("id", "apply_at")
 TIME_FIELDS = ("deploy_at", "apply_at")
 
 #: First path segments under /api/v1/ that are the API's own, never host names.
-RESERVED_HOSTS = frozenset({"project", "projects", "reports", "events", "health", "admin"})
+RESERVED_HOSTS = frozenset({"project", "projects", "reports", "events", "health", "admin",
+                            "freeze"})
 MAX_HOST_NAME = 253
 MAX_HOSTS = 5000
 
@@ -69,6 +70,11 @@ ROLLOUT_DEFAULTS = {
     "waves": ["100%"], "bake_seconds": 0, "max_failures": 0, "auto_promote": True,
     "auto_rollback": True, "canary_hosts": [], "deploy_timeout": 1800, "max_parallel": 0,
     "rollback_mode": "all", "health_timeout": 60, "keep_releases": 5,
+    # canary vs baseline (``chalicelib.rollout.analysis``) and deploy windows (``.windows``)
+    "analysis": None, "windows": [],
+    # CloudWatch alarms that halt a release, watched until this long after the last wave
+    # (``chalicelib.rollout.alarms``; null: the bake time)
+    "alarms": [], "alarm_watch_seconds": None,
 }
 #: ``(low, high)`` of each whole-number rollout setting.
 ROLLOUT_LIMITS = {"bake_seconds": (0, 7 * 86400), "deploy_timeout": (60, 86400),

@@ -46,7 +46,7 @@ def _check_body(errors: Errors, body: dict, partial: bool, local: bool) -> None:
     if "hosts" in body:
         fields.validate_hosts(errors, body["hosts"])
     if "rollout" in body:
-        validate_rollout(errors, body["rollout"], body.get("hosts"))
+        validate_rollout(errors, body["rollout"], body.get("hosts"), check_alarms=True)
     if "notify" in body:
         hooks.validate_notify(errors, body["notify"], local)
     if "gates" in body:

@@ -3,11 +3,15 @@
 Each takes the newest rollout of the project under its lock (waiting for a running tick, 409
 when it stays busy), refuses with 409 what the rollout's state forbids, records an event naming
 the caller, and answers the rollout summary after the change (``chalicelib.rollout.view``).
+A promote is refused (409) while the stage is frozen, unless ``override_freeze`` with a reason
+(recorded as ``rollout.freeze_override``), and while one of the rollout's alarms is in ``ALARM``
+(read from CloudWatch: releasing hosts into an incident is never what the operator meant).
 """
 from chalicelib import versions
 from chalicelib.build import releases
 from chalicelib.errors import Conflict, ValidationError
-from chalicelib.rollout import engine, hostitems, lock, rollback as rollbacks, store, view
+from chalicelib.models import Rollout
+from chalicelib.rollout import alarms, engine, freeze, hostitems, lock, rollback as rollbacks, store, view
 from chalicelib.states import (HOST_FAILED, ROLLOUT_NOT_STARTED, DeployKind, HostStatus, ReleaseState,
                                RolloutState)
 from chalicelib.times import utcnow
@@ -21,15 +25,20 @@ _NOT_ROLLBACKABLE = frozenset({RolloutState.ROLLING_BACK, RolloutState.ROLLED_BA
                                RolloutState.SUPERSEDED, RolloutState.CANCELLED})
 
 
-def promote(project_id: str, actor: str, full: bool = False) -> dict:
-    """Release the next wave now (``full``: every remaining wave); a scheduled rollout starts."""
+def promote(project_id: str, actor: str, full: bool = False, *, override_freeze: bool = False,
+            reason: str | None = None) -> dict:
+    """Release the next wave now (``full``: every remaining wave); a scheduled rollout starts.
+
+    While the stage is frozen only ``override_freeze`` with a ``reason`` lets it through.
+    """
     now = utcnow()
     with lock.locked(project_id) as rollout:
         if rollout.state in ROLLOUT_NOT_STARTED:
+            _check_promote(rollout, actor, override_freeze, reason)
             store.set_fields(rollout, state=RolloutState.WAITING_RELEASE, start_at=now)
             store.record(rollout, "rollout.promoted", actor,
                          f"rollout of {rollout.version} promoted: start now", full=full)
-            engine.start(rollout, now, actor)
+            engine.start(rollout, now, actor, frozen=None)  # the freeze was just checked
             if full and rollout.state == RolloutState.RUNNING and len(rollout.waves) > 1:
                 engine.open_waves(rollout, len(rollout.waves) - 1, now, actor, f"promote by {actor}")
             return view.summary(project_id)
@@ -39,11 +48,31 @@ def promote(project_id: str, actor: str, full: bool = False) -> dict:
         last = len(rollout.waves) - 1
         if int(rollout.wave) >= last:
             raise Conflict(f"the rollout of {rollout.version} is already at its last wave")
+        _check_promote(rollout, actor, override_freeze, reason)
         upto = last if full else int(rollout.wave) + 1
         store.record(rollout, "rollout.promoted", actor,
                      f"rollout of {rollout.version} promoted to wave {upto}", wave=upto, full=full)
         engine.open_waves(rollout, upto, now, actor, f"promote by {actor}")
     return view.summary(project_id)
+
+
+def _check_promote(rollout: Rollout, actor: str, override_freeze: bool, reason: str | None) -> None:
+    """409 unless a promote may go now (see the module docstring); records an override."""
+    names = alarms.names_of(rollout)
+    if names:
+        firing = [a for a in alarms.describe(names) if a.state == alarms.ALARM]
+        if firing:
+            alarm = firing[0]
+            raise Conflict(f"cannot promote: alarm {alarm.name} is in ALARM ({alarm.reason or 'no reason'}); "
+                           "the tick halts this rollout while it is, so wait until it is OK or roll back")
+    item = freeze.current()
+    if item is None:
+        return
+    if not override_freeze:
+        raise Conflict(f"cannot promote: the stage is {freeze.hold_reason(item)} since "
+                       f"{freeze.to_dict(item)['since']}; to let this promote through, send "
+                       "?override_freeze=true&reason=<why>")
+    freeze.override(rollout, actor, reason)
 
 
 def pause(project_id: str, actor: str) -> dict:

@@ -10,7 +10,10 @@ tick (``chalicelib.rollout.tick``) and a new version (``chalicelib.rollout.chang
 ``start``, ``open_waves`` and ``top_up`` are shared with the controls. Only the tick asks a
 before-wave gate (``ask_gates``, within its ``deadline``); a step run for an API request leaves
 a gated wave to the next tick (``gates.NEXT_TICK``). Each wave's start and finish times are kept
-(``chalicelib.rollout.timeline``). See ``docs/rollouts.md``.
+(``chalicelib.rollout.timeline``). The tick also hands each step the alarm states it read
+(``chalicelib.rollout.alarms``: an alarm in ``ALARM`` halts, the last wave succeeds only after
+the watch) and the stage's freeze (``chalicelib.rollout.freeze``: no wave starts while frozen;
+a step for an API request reads the freeze itself). See ``docs/rollouts.md``.
 """
 import datetime
 import secrets
@@ -20,7 +23,9 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from chalicelib import events, versions
 from chalicelib.build import releases
 from chalicelib.models import HostState, Project, Rollout, condition_failed
-from chalicelib.rollout import gates, hostitems, lock, plan, rollback, store, timeline
+from chalicelib.models import Freeze
+from chalicelib.rollout import alarms, freeze, gates, hostitems, lock, plan, rollback, store, timeline
+from chalicelib.rollout import analysis, windows
 from chalicelib.states import (DeployKind, HOST_DONE, HOST_FAILED, HOST_IN_FLIGHT, HOST_PENDING,
                                HostStatus, ReleaseState, RolloutState)
 from chalicelib.times import format_time
@@ -29,14 +34,20 @@ TICK_ACTOR = "fabu:tick"
 #: ``drive_one``'s answers when it did not drive: another tick holds the lock; the rollout
 #: changed under this step (it is looked at again on the next tick).
 BUSY, RACED = "busy", "raced"
+#: ``frozen`` when the caller did not read the stage's freeze: the step reads it if it needs it.
+UNREAD = "unread"
 
 
 def drive_one(rollout: Rollout, now: datetime.datetime, actor: str = TICK_ACTOR, *,
-              ask_gates: bool = False, deadline: float | None = None) -> str:
+              ask_gates: bool = False, deadline: float | None = None,
+              alarm_states: alarms.Snapshot | None = None,
+              frozen: Freeze | None | str = UNREAD) -> str:
     """Drive ``rollout`` one step under its lock: its new state, or ``BUSY``/``RACED``.
 
     ``ask_gates``: the tick's step, which may ask a before-wave gate (by ``deadline``, a
     ``time.monotonic()`` value) and stamps ``driven_at``; a step for an API request never asks.
+    ``alarm_states``: the tick's read of the alarms (None: not read); ``frozen``: the stage's
+    freeze as the tick read it (None: not frozen; ``UNREAD``: read it when a wave would start).
     Any other error propagates (the tick records it on the rollout: ``rollout.failures``).
     """
     owner = f"t-{secrets.token_hex(6)}"
@@ -44,7 +55,7 @@ def drive_one(rollout: Rollout, now: datetime.datetime, actor: str = TICK_ACTOR,
         return BUSY
     try:
         # a plain string, as stored and as JSON shows it
-        return str(_drive(rollout, now, actor, ask_gates, deadline))
+        return str(_drive(rollout, now, actor, ask_gates, deadline, alarm_states, frozen))
     except UpdateError as exc:
         if condition_failed(exc):
             return RACED  # the rollout changed under us (e.g. deleted): look again next tick
@@ -54,27 +65,34 @@ def drive_one(rollout: Rollout, now: datetime.datetime, actor: str = TICK_ACTOR,
 
 
 def _drive(rollout: Rollout, now: datetime.datetime, actor: str, ask_gates: bool,
-           deadline: float | None) -> str:
+           deadline: float | None, alarm_states: alarms.Snapshot | None,
+           frozen: Freeze | None | str) -> str:
     if rollout.state == RolloutState.SCHEDULED:
         if now < rollout.start_at:
             return RolloutState.SCHEDULED
         store.set_fields(rollout, state=RolloutState.WAITING_RELEASE)
     if rollout.state == RolloutState.WAITING_RELEASE:
-        return start(rollout, now, actor, ask_gates=ask_gates, deadline=deadline)
+        if _window_holds(rollout, now, actor):  # a promote calls start itself: not held
+            return RolloutState.WAITING_RELEASE
+        return start(rollout, now, actor, ask_gates=ask_gates, deadline=deadline,
+                     alarm_states=alarm_states, frozen=frozen)
     items = hostitems.released_items(rollout)
     _expire_leases(rollout, items, now, actor)
     if rollout.state == RolloutState.RUNNING:
-        return _drive_waves(rollout, items, now, actor, ask_gates, deadline)
+        return _drive_waves(rollout, items, now, actor, ask_gates, deadline, alarm_states, frozen)
     if rollout.state == RolloutState.ROLLING_BACK:
         return rollback.drive(rollout, items, now, actor)
     return rollout.state  # paused, halted: leases only
 
 
 def start(rollout: Rollout, now: datetime.datetime, actor: str, *, ask_gates: bool = False,
-          deadline: float | None = None) -> str:
+          deadline: float | None = None, alarm_states: alarms.Snapshot | None = None,
+          frozen: Freeze | None | str = UNREAD) -> str:
     """Start a ``waiting_release`` rollout if nothing holds it: plan its waves, write every
     host's item, release wave 0. Returns the rollout's state afterwards. Wave 0's gate is asked
-    only with ``ask_gates`` (the tick); otherwise a gated start waits for the next tick."""
+    only with ``ask_gates`` (the tick); otherwise a gated start waits for the next tick. A freeze
+    holds the start (``frozen=None``: a promote let through it); so does, in the tick, a
+    watched alarm already in ``ALARM`` or unreadable."""
     try:
         project = Project.get(rollout.project)
     except DoesNotExist:
@@ -82,6 +100,7 @@ def start(rollout: Rollout, now: datetime.datetime, actor: str, *, ask_gates: bo
         return RolloutState.CANCELLED
     items = hostitems.all_items(rollout.project)
     blocker = _start_blocker(rollout, project.spec, items, now)
+    blocker = blocker or _freeze_holds(frozen) or _alarms_hold_start(rollout, alarm_states)
     if blocker:
         _wait(rollout, blocker, actor)
         return RolloutState.WAITING_RELEASE
@@ -172,6 +191,43 @@ def _gate_holds(rollout: Rollout, wave: int, now: datetime.datetime, actor: str,
     return True
 
 
+def _freeze_holds(frozen: Freeze | None | str) -> str | None:
+    """``frozen: <reason> (by <arn>)`` while the stage is frozen, else None."""
+    item = freeze.current() if frozen == UNREAD else frozen
+    return freeze.hold_reason(item) if item is not None else None
+
+
+def _alarms_hold_start(rollout: Rollout, alarm_states: alarms.Snapshot | None) -> str | None:
+    """In the tick: a watched alarm already in ``ALARM`` (or unreadable) holds wave 0."""
+    if alarm_states is None or not alarms.names_of(rollout):
+        return None
+    judged = alarms.judge(rollout, alarm_states)
+    if judged.tripped is not None:
+        alarm = judged.tripped
+        return f"holding: alarm {alarm.name} is in {alarm.state}; wave 0 starts once it is not"
+    return alarms.hold_reason(judged)
+
+
+def _watch_holds(rollout: Rollout, judged: alarms.Judgement, now: datetime.datetime) -> str | None:
+    """Why a rollout whose last wave is done may not succeed yet (its alarms' watch), or None."""
+    until = alarms.watch_until(rollout)
+    if until is None:
+        return None
+    if judged.unknown:
+        return alarms.hold_reason(judged)
+    if now < until:
+        return f"watching alarms until {format_time(until)}"
+    return None
+
+
+def _window_holds(rollout: Rollout, now: datetime.datetime, actor: str) -> bool:
+    """Outside the rollout's deploy windows (``chalicelib.rollout.windows``) no wave starts."""
+    reason = windows.closed_reason(store.settings(rollout).get("windows"), now)
+    if reason:
+        _wait(rollout, reason, actor)
+    return reason is not None
+
+
 def _wait(rollout: Rollout, reason: str, actor: str) -> None:
     """Say why the rollout waits (once per reason: a ``rollout.blocked``/``waiting`` event)."""
     if rollout.reason == reason:
@@ -207,7 +263,8 @@ def _expire_leases(rollout: Rollout, items: list[HostState], now: datetime.datet
 
 
 def _drive_waves(rollout: Rollout, items: list[HostState], now: datetime.datetime,
-                 actor: str, ask_gates: bool, deadline: float | None) -> str:
+                 actor: str, ask_gates: bool, deadline: float | None,
+                 alarm_states: alarms.Snapshot | None, frozen: Freeze | None | str) -> str:
     settings = store.settings(rollout)
     total = sum(rollout.waves or [])
     allowed = plan.allowed_failures(settings.get("max_failures", 0), total)
@@ -215,6 +272,9 @@ def _drive_waves(rollout: Rollout, items: list[HostState], now: datetime.datetim
     if len(failed) > allowed and len(_confirmed(failed)) > allowed:
         return _halt(rollout, items, now, actor,
                      f"{len(failed)} hosts failed or lost (max_failures allows {allowed})")
+    judged = alarms.judge(rollout, alarm_states)
+    if judged.tripped is not None:
+        return _halt(rollout, items, now, actor, alarms.record_trip(rollout, judged.tripped, actor))
     top_up(rollout, items, now)
     times = timeline.finished(rollout, items, now)
     if times is not None:
@@ -227,18 +287,39 @@ def _drive_waves(rollout: Rollout, items: list[HostState], now: datetime.datetim
         counts = plan.wave_counts([i for i in items if int(i.wave) == wave]).get(wave, {})
         store.record(rollout, "rollout.wave_done", actor, f"wave {wave} of {rollout.version} done",
                      wave=wave, counts=counts)
+    verdict = analysis.at_bake_end(rollout, wave, now, actor, deadline)  # canary vs baseline
+    if verdict is not None and verdict.passed is not True:
+        if verdict.passed is False:
+            return _halt(rollout, items, now, actor, verdict.reason)
+        if verdict.reason:
+            _wait(rollout, verdict.reason, actor)
+        return RolloutState.RUNNING
     if wave >= len(rollout.waves) - 1:
+        watching = _watch_holds(rollout, judged, now)
+        if watching:
+            _wait(rollout, watching, actor)
+            return RolloutState.RUNNING
         store.finish(rollout, RolloutState.SUCCEEDED, now,
                      f"{len(failed)} of {total} hosts failed" if failed else None)
         store.record(rollout, "rollout.succeeded", actor, f"rollout of {rollout.version} succeeded",
                      failed=len(failed), hosts=total)
         return RolloutState.SUCCEEDED
+    held = _freeze_holds(frozen)
+    if held:
+        _wait(rollout, held, actor)
+        return RolloutState.RUNNING
     if not settings.get("auto_promote", True):
         _wait(rollout, f"wave {wave} done: waiting for a promote", actor)
         return RolloutState.RUNNING
     bake_until = rollout.wave_done_at + datetime.timedelta(seconds=int(settings.get("bake_seconds", 0)))
     if now < bake_until:
         _wait(rollout, f"wave {wave} done: baking until {format_time(bake_until)}", actor)
+        return RolloutState.RUNNING
+    held = alarms.hold_reason(judged)
+    if held:
+        _wait(rollout, held, actor)
+        return RolloutState.RUNNING
+    if _window_holds(rollout, now, actor):
         return RolloutState.RUNNING
     if _gate_holds(rollout, wave + 1, now, actor, None, ask_gates, deadline):
         return rollout.state

@@ -14,6 +14,11 @@ driven one step each under their own lock, **in isolation**:
   reported as ``unfinished`` (its lock expires on its own);
 * an exception in one rollout's step is logged with its traceback and told once on the project
   (``rollout.failures``); the tick goes on with the others and tries that rollout again next time.
+
+Before driving, the tick reads the stage's freeze once (thawing one whose ``until`` passed) and
+the CloudWatch alarms of every watching rollout once (``alarms.Snapshot.read``: one
+``DescribeAlarms`` per 100 distinct names, least recently driven rollouts' names first), and
+hands both to every step. A failed read is never "all clear": the rollouts it concerns hold.
 """
 import concurrent.futures
 import datetime
@@ -21,9 +26,9 @@ import logging
 import time
 
 from chalicelib import config
-from chalicelib.models import Rollout
+from chalicelib.models import Freeze, Rollout
 from chalicelib.projects import scheduled
-from chalicelib.rollout import engine, failures, store
+from chalicelib.rollout import alarms, engine, failures, freeze, store
 from chalicelib.times import utcnow
 
 log = logging.getLogger("fabu.tick")
@@ -57,13 +62,14 @@ def run(now: datetime.datetime | None = None, actor: str = engine.TICK_ACTOR) ->
         {"applied_updates": [project ids], "rollouts": {project: state | "busy" | "raced" | "error"},
          "errors": {project or "scheduled updates": what failed}, "skipped": [projects not
          reached in the budget], "unfinished": [projects still being driven when the tick
-         returned], "truncated": more than MAX_ACTIVE active rollouts, "elapsed_seconds": n}
+         returned], "truncated": more than MAX_ACTIVE active rollouts, "elapsed_seconds": n,
+         "frozen": the freeze's reason or None, "alarms": {"names", "calls", "unread"}}
     """
     started = time.monotonic()
     deadline = started + budget_seconds()
     now = now or utcnow()
     outcome = {"applied_updates": [], "rollouts": {}, "errors": {}, "skipped": [],
-               "unfinished": [], "truncated": False}
+               "unfinished": [], "truncated": False, "frozen": None, "alarms": {}}
     try:
         applied = scheduled.apply_due_updates(now, deadline=started + budget_seconds() / 2)
         outcome["applied_updates"] = [p["id"] for p in applied]
@@ -71,7 +77,9 @@ def run(now: datetime.datetime | None = None, actor: str = engine.TICK_ACTOR) ->
         log.exception("tick: the scheduled updates could not be read")
         outcome["errors"]["scheduled updates"] = failures.describe(exc)
     rollouts = _active(outcome)
-    _drive_all(rollouts, now, actor, deadline, outcome)
+    frozen = _freeze(now, outcome)
+    snapshot = _alarms(rollouts, outcome)
+    _drive_all(rollouts, now, actor, deadline, outcome, snapshot, frozen)
     outcome["elapsed_seconds"] = round(time.monotonic() - started, 3)
     if outcome["errors"] or outcome["skipped"] or outcome["unfinished"] or outcome["truncated"]:
         log.warning("tick: %d rollouts, errors %s, skipped for time %s, unfinished %s%s",
@@ -88,15 +96,45 @@ def _active(outcome: dict) -> list[Rollout]:
     return sorted(found, key=lambda r: (r.driven_at or _NEVER, r.project))
 
 
+def _freeze(now: datetime.datetime, outcome: dict) -> Freeze | None | str:
+    """The stage's freeze for this tick (one read); ``engine.UNREAD`` when it failed (each step
+    then reads it itself before starting a wave)."""
+    try:
+        item = freeze.for_tick(now)
+    except Exception as exc:  # noqa: BLE001 - logged and reported; each step reads it again
+        log.exception("tick: the stage's freeze could not be read")
+        outcome["errors"]["freeze"] = failures.describe(exc)
+        return engine.UNREAD
+    outcome["frozen"] = item.reason if item is not None else None
+    return item
+
+
+def _alarms(rollouts: list[Rollout], outcome: dict) -> alarms.Snapshot:
+    """One read of every watching rollout's alarms (in the order the rollouts are driven)."""
+    names = [name for r in rollouts if alarms.watching(r) for name in alarms.names_of(r)]
+    snapshot = alarms.Snapshot()
+    try:
+        snapshot = alarms.Snapshot.read(names)
+    except Exception as exc:  # noqa: BLE001 - never "all clear": every watching rollout holds
+        log.exception("tick: the alarms could not be read")
+        snapshot.requested = set(names)
+        snapshot.fail_all(f"the alarms could not be read: {failures.describe(exc)}")
+    outcome["alarms"] = {"names": len(snapshot.requested), "calls": snapshot.calls,
+                         "unread": len(snapshot.unread)}
+    return snapshot
+
+
 def _drive_all(rollouts: list[Rollout], now: datetime.datetime, actor: str, deadline: float,
-               outcome: dict) -> None:
+               outcome: dict, snapshot: alarms.Snapshot | None = None,
+               frozen: Freeze | None | str = engine.UNREAD) -> None:
     """Drive every rollout on the pool; fill ``outcome`` (see ``run``)."""
     if not rollouts:
         return
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(workers(), len(rollouts)),
                                                  thread_name_prefix="tick")
     try:
-        futures = {pool.submit(_step, r, now, actor, deadline): r for r in rollouts}
+        futures = {pool.submit(_step, r, now, actor, deadline, snapshot, frozen): r
+                   for r in rollouts}
         remaining = deadline + GRACE_SECONDS - time.monotonic()
         done, _ = concurrent.futures.wait(futures, timeout=max(remaining, 0))
     finally:
@@ -117,13 +155,15 @@ def _drive_all(rollouts: list[Rollout], now: datetime.datetime, actor: str, dead
             outcome["errors"][rollout.project] = error
 
 
-def _step(rollout: Rollout, now: datetime.datetime, actor: str,
-          deadline: float) -> tuple[str, str | None]:
+def _step(rollout: Rollout, now: datetime.datetime, actor: str, deadline: float,
+          snapshot: alarms.Snapshot | None = None,
+          frozen: Freeze | None | str = engine.UNREAD) -> tuple[str, str | None]:
     """One rollout's step in isolation: ``(outcome, error description or None)``; never raises."""
     if deadline - time.monotonic() < MIN_STEP_SECONDS:
         return SKIPPED, None
     try:
-        state = engine.drive_one(rollout, now, actor, ask_gates=True, deadline=deadline)
+        state = engine.drive_one(rollout, now, actor, ask_gates=True, deadline=deadline,
+                                 alarm_states=snapshot, frozen=frozen)
     except Exception as exc:  # noqa: BLE001 - isolation: logged, told once, retried next tick
         log.exception("tick: driving the rollout %s of %s failed", rollout.rollout_id,
                       rollout.project)

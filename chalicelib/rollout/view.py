@@ -8,15 +8,16 @@ rollouts partition and the hosts ``project-index``. Nothing here writes.
 """
 import datetime
 
-from chalicelib.models import HostState
-from chalicelib.rollout import hostitems, plan, store, timeline
+from chalicelib.models import HostState, Rollout
+from chalicelib.rollout import alarms, analysis, freeze, hostitems, plan, store, timeline, windows
 from chalicelib.states import (HOST_FAILED, HOST_UNKNOWN, ROLLOUT_ACTIVE, ROLLOUT_NOT_STARTED, HostStatus,
                                RolloutState)
 from chalicelib.times import format_time, utcnow
 
 #: The rollout settings the summary echoes (those a rollout was started with).
 _SHOWN_SETTINGS = ("waves", "bake_seconds", "max_failures", "auto_promote", "auto_rollback",
-                   "rollback_mode", "max_parallel", "deploy_timeout")
+                   "rollback_mode", "max_parallel", "deploy_timeout", "analysis", "windows",
+                   "alarms", "alarm_watch_seconds")
 #: Host items at rest on a version: running anything but their target there is drift.
 _SETTLED = frozenset({HostStatus.SUCCEEDED, HostStatus.IDLE, HostStatus.SKIPPED})
 #: Rollouts that have not released a wave yet.
@@ -43,11 +44,13 @@ def summary(project_id: str) -> dict | None:
     silent = _silent_hosts(mine)
     started = rollout.state not in ROLLOUT_NOT_STARTED
     times = timeline.rows(rollout)
+    judged = analysis.rows(rollout)
     waves = []
     for index, size in enumerate(rollout.waves or []):
         waves.append({"wave": index, "size": size, "counts": counts.get(index, {}),
                       "released": index <= int(rollout.wave) and started,
-                      "silent": sum(1 for i in silent if int(i.wave) == index), **times[index]})
+                      "silent": sum(1 for i in silent if int(i.wave) == index), **times[index],
+                      "analysis": judged[index]})
     settings = store.settings(rollout)
     return {"id": rollout.rollout_id, "version": rollout.version,
             "previous_version": rollout.previous_version, "state": rollout.state,
@@ -63,8 +66,30 @@ def summary(project_id: str) -> dict | None:
             "wave_started_at": format_time(rollout.wave_started_at),
             "wave_done_at": format_time(rollout.wave_done_at),
             "bake_until": format_time(timeline.bake_until(rollout, utcnow())),
-            "error": rollout.error,
-            "finished_at": format_time(rollout.finished_at), "created_by": rollout.created_by}
+            "error": rollout.error, "analysis": analysis.watching(rollout, utcnow()),
+            "window": _window(settings.get("windows")),
+            "finished_at": format_time(rollout.finished_at), "created_by": rollout.created_by,
+            "watching": _watching(rollout)}
+
+
+def _window(spec: list | None) -> dict | None:
+    """``{"open", "next_open"}`` of the deploy windows (None without any)."""
+    if not spec:
+        return None
+    now = utcnow()
+    return {"open": windows.is_open(spec, now),
+            "next_open": format_time(windows.next_open(spec, now))}
+
+
+def _watching(rollout: Rollout) -> dict:
+    """What holds or watches the rollout: its alarms (last states the tick read, the watch's
+    end and time left) and the stage's freeze (only while the rollout is active)."""
+    watched = alarms.shown(rollout, utcnow()) or {}
+    item = freeze.current() if rollout.state in ROLLOUT_ACTIVE else None
+    frozen = freeze.to_dict(item) if item is not None else None
+    return {"alarms": watched.get("alarms", []), "alarm_error": watched.get("alarm_error"),
+            "window_seconds": watched.get("window_seconds"), "until": watched.get("until"),
+            "seconds_left": watched.get("seconds_left"), "frozen": frozen}
 
 
 def _silent_hosts(items: list[HostState]) -> list[HostState]:
