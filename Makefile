@@ -16,7 +16,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@touch $@
 
 # The console: `npm ci` only when the lockfile changed, the build only when a source did.
-WEB_SOURCES := $(shell find web/src web/build.mjs -type f 2>/dev/null)
+WEB_SOURCES := $(shell find web/src web/build.mjs docs/fields.md -type f 2>/dev/null)
 web/node_modules/.package-lock.json: web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 
