@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test bench package demo clean web
+.PHONY: install run hosts wipe test bench package demo clean web
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "fabu needs Python 3.11+"'
@@ -15,13 +15,37 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@if [ -f cli/pyproject.toml ]; then $(BIN)/python -m pip install -q -e ./cli; fi
 	@touch $@
 
-web:
-	@if [ -f web/package.json ]; then cd web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build; fi
+# The console: `npm ci` only when the lockfile changed, the build only when a source did.
+WEB_SOURCES := $(shell find web/src web/build.mjs docs/fields.md -type f 2>/dev/null)
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run --silent build
+
+web: web/dist/index.html
 
 install: $(STAMP) web
 
+# `make run [WIPE=1]`: the platform on this machine (ports: FABU_API_PORT, FABU_AWS_PORT). Its data
+# is saved under .fabu/state (every minute and at Ctrl-C) and restored at start; WIPE=1 starts
+# empty. Recipes here run python directly, without a shell, so Ctrl-C reaches it undisturbed.
+run: export FABU_WIPE = $(WIPE)
 run: install
 	$(BIN)/python -m infra.run
+
+# `make hosts [N=3 | HOSTS="web-1 web-2"]`, with `make run` going: sandbox hosts under .fabu/hosts/
+# running the real agent every few seconds against the API on FABU_API_PORT.
+N ?= 3
+comma := ,
+space := $(subst ,, )
+hosts: $(STAMP)
+	$(BIN)/python -m infra.hosts --count $(N) $(if $(strip $(HOSTS)),--hosts $(subst $(space),$(comma),$(strip $(HOSTS))))
+
+# `make wipe`: delete the saved data and the sandbox hosts (refused while `make run` or
+# `make hosts` runs); the keys in .fabu/principals.json and .fabu/credentials stay.
+wipe: $(STAMP)
+	$(BIN)/python -m infra.snapshot wipe
 
 # The suite waits on real processes (agents, chalice local, Chromium) more than it computes:
 # TEST_WORKERS pytest-xdist workers, each with its own emulator, keep it well under 10 minutes.

@@ -45,13 +45,16 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory):
-    """moto's server in its own process (in-process ``mock_aws`` elsewhere cannot reset it)."""
+    """moto's server in its own process (in-process ``mock_aws`` elsewhere cannot reset it):
+    ``tests.support.emulator``."""
     import subprocess
     import time
     import urllib.request
     log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
-    proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "moto_server"),
-                             "-H", "127.0.0.1", "-p", str(_AWS_PORT)], stdout=log, stderr=log)
+    # moto's server, with transactions that save only the items they touch (see the module)
+    proc = subprocess.Popen([sys.executable, "-m", "tests.support.emulator",
+                             "-H", "127.0.0.1", "-p", str(_AWS_PORT)], stdout=log, stderr=log,
+                            cwd=ROOT)
     deadline = time.time() + 30
     while True:
         try:

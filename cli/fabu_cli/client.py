@@ -34,25 +34,26 @@ class ConfigError(ClientError):
 class ConnectionFailed(ClientError):
     """The API did not answer (refused, DNS, timeout)."""
 
-    def __init__(self, url, reason):
-        super().__init__("cannot reach %s: %s" % (url, reason))
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot reach {url}: {reason}")
         self.url, self.reason = url, reason
 
 
 class ApiError(ClientError):
     """The API answered with an error status; ``body`` is its JSON (or ``{"error": text}``)."""
 
-    def __init__(self, status, body, method, path, headers=None):
-        super().__init__("HTTP %d from %s %s" % (status, method, path))
+    def __init__(self, status: int, body: dict, method: str, path: str,
+                 headers: dict | None = None) -> None:
+        super().__init__(f"HTTP {status} from {method} {path}")
         self.status, self.body, self.method, self.path = status, body, method, path
         self.headers = headers or {}
 
     @property
-    def message(self):
+    def message(self) -> str:
         return self.body.get("error") or self.body.get("message") or "(no message)"
 
     @property
-    def fields(self):
+    def fields(self) -> dict:
         fields = self.body.get("fields")
         return fields if isinstance(fields, dict) else {}
 
@@ -60,22 +61,23 @@ class ApiError(ClientError):
 class Response:
     """What a successful call returns: status, JSON body (or None), headers."""
 
-    def __init__(self, status, body, headers):
+    def __init__(self, status: int, body: dict | None, headers) -> None:
         self.status, self.body, self.headers = status, body, headers
 
     @property
-    def etag(self):
+    def etag(self) -> str | None:
         return self.headers.get("ETag")
 
 
-def default_endpoint():
+def default_endpoint() -> str:
     return os.environ.get("FABU_API_URL") or DEFAULT_ENDPOINT
 
 
 class Client:
     """One endpoint, one identity. Credentials are resolved on the first request, not before."""
 
-    def __init__(self, endpoint=None, profile=None, region=None, timeout=30):
+    def __init__(self, endpoint: str | None = None, profile: str | None = None,
+                 region: str | None = None, timeout: float = 30) -> None:
         self.endpoint = (endpoint or default_endpoint()).rstrip("/")
         self.profile = profile
         self._region = region
@@ -92,7 +94,7 @@ class Client:
         return self._session
 
     @property
-    def region(self):
+    def region(self) -> str:
         if self._region is None:
             try:
                 self._region = self._botocore().get_config_variable("region")
@@ -101,17 +103,17 @@ class Client:
             self._region = self._region or DEFAULT_REGION
         return self._region
 
-    def credentials(self):
+    def credentials(self):  # -> botocore ReadOnlyCredentials
         """The frozen credentials of the chain, or ``ConfigError`` naming what to set."""
         if self._credentials is None:
             try:
                 found = self._botocore().get_credentials()
                 frozen = found.get_frozen_credentials() if found else None
             except botocore.exceptions.ProfileNotFound as exc:
-                raise ConfigError("%s (profiles are read from ~/.aws/config and the shared "
-                                  "credentials file, AWS_SHARED_CREDENTIALS_FILE)" % exc) from None
+                raise ConfigError(f"{exc} (profiles are read from ~/.aws/config and the shared "
+                                  "credentials file, AWS_SHARED_CREDENTIALS_FILE)") from None
             except botocore.exceptions.BotoCoreError as exc:  # SSO expired, bad role config...
-                raise ConfigError("cannot load AWS credentials: %s" % exc) from None
+                raise ConfigError(f"cannot load AWS credentials: {exc}") from None
             if frozen is None or not frozen.access_key:
                 raise ConfigError(
                     "no AWS credentials found (profile, environment, shared credentials file, "
@@ -120,17 +122,18 @@ class Client:
             self._credentials = (frozen, getattr(found, "method", None))
         return self._credentials[0]
 
-    def identity(self):
+    def identity(self) -> str:
         """A one-line description of who signs: key id, where it came from, region."""
         frozen = self.credentials()
         method = self._credentials[1] or "unknown source"
         profile = self.profile or os.environ.get("AWS_PROFILE")
-        where = "%s%s" % (method, ", profile %s" % profile if profile else "")
-        return "access key %s (from %s), region %s" % (frozen.access_key, where, self.region)
+        where = f"{method}, profile {profile}" if profile else method
+        return f"access key {frozen.access_key} (from {where}), region {self.region}"
 
     # --- requests ---------------------------------------------------------------------------
 
-    def request(self, method, path, body=None, params=None, headers=None):
+    def request(self, method: str, path: str, body: object = None, params: dict | None = None,
+                headers: dict | None = None) -> Response:
         """Signed request; returns ``Response`` for 2xx, raises ``ApiError``/``ConnectionFailed``."""
         url = self.endpoint + path
         if params:
@@ -146,7 +149,7 @@ class Client:
         except requests.ConnectionError as exc:
             raise ConnectionFailed(self.endpoint, _connection_reason(exc)) from None
         except requests.Timeout:
-            raise ConnectionFailed(self.endpoint, "no answer within %ss" % self.timeout) from None
+            raise ConnectionFailed(self.endpoint, f"no answer within {self.timeout}s") from None
         except requests.RequestException as exc:
             raise ConnectionFailed(self.endpoint, str(exc)) from None
         parsed = _json_or_text(raw)
@@ -154,16 +157,17 @@ class Client:
             raise ApiError(raw.status_code, parsed, method, path, dict(raw.headers))
         return Response(raw.status_code, parsed if raw.content else None, raw.headers)
 
-    def get(self, path, params=None):
+    def get(self, path: str, params: dict | None = None) -> Response:
         return self.request("GET", path, params=params)
 
-    def post(self, path, body=None, params=None):
+    def post(self, path: str, body: object = None, params: dict | None = None) -> Response:
         return self.request("POST", path, body, params=params)
 
-    def put(self, path, body, headers=None):
-        return self.request("PUT", path, body, headers=headers)
+    def put(self, path: str, body: object, headers: dict | None = None,
+            params: dict | None = None) -> Response:
+        return self.request("PUT", path, body, params=params, headers=headers)
 
-    def delete(self, path, params=None):
+    def delete(self, path: str, params: dict | None = None) -> Response:
         return self.request("DELETE", path, params=params)
 
 

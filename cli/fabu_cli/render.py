@@ -27,74 +27,78 @@ def _e(value):
     return escape("" if value is None else str(value))
 
 
-def state(value):
+def state(value: str | None) -> str:
     """A rollout state, coloured."""
-    return "[%s]%s[/]" % (_STATE_STYLE.get(value, "white"), _e(value))
+    return f"[{_STATE_STYLE.get(value, 'white')}]{_e(value)}[/]"
 
 
-def as_json(data):
+def as_json(data: object) -> None:
     out.print_json(json.dumps(data, default=str))
 
 
 # --- projects ---------------------------------------------------------------------------------
 
-def project_list(projects):
+def project_list(projects: list[dict]) -> None:
     table = Table("project", "version", "hosts", "release", "rollout", "wave", box=None)
     for p in projects:
         rollout = p.get("rollout") or {}
         release = p.get("release") or {}
-        wave = "%d/%d" % (rollout["wave"] + 1, len(rollout.get("waves") or [])) if rollout else ""
+        live = rollout and rollout.get("wave") is not None
+        wave = f"{rollout['wave'] + 1}/{len(rollout.get('waves') or [])}" if live else ""
         table.add_row(_e(p.get("id")), _e(p.get("version")), str(len(p.get("hosts") or [])),
-                      _e(release.get("state", "")), state(rollout["state"]) if rollout else "-", wave)
+                      _e(release.get("state", "")), state(rollout["state"]) if live else "-", wave)
     out.print(table if projects else "no projects")
 
 
-def project_detail(project, etag=None):
+def project_detail(project: dict, etag: str | None = None) -> None:
     """Settings, release, rollout with per-wave counts, and the hosts."""
-    out.print("[bold]%s[/] %s  etag %s" % (_e(project.get("id")), _e(project.get("version")),
-                                            _e(etag or project.get("etag"))))
+    out.print(f"[bold]{_e(project.get('id'))}[/] {_e(project.get('version'))}  "
+              f"etag {_e(etag or project.get('etag'))}")
     source = project.get("source")
     if source:
-        out.print("source   %s %s%s" % (_e(source.get("type")), _e(source.get("url")),
-                                         " @ " + _e(source["ref"]) if source.get("ref") else ""))
+        ref = f" @ {_e(source['ref'])}" if source.get("ref") else ""
+        out.print(f"source   {_e(source.get('type'))} {_e(source.get('url'))}{ref}")
     release = project.get("release")
     if release:
-        out.print("release  %s%s" % (_e(release.get("state")),
-                                      ": " + _e(release["error"]) if release.get("error") else ""))
+        error = f": {_e(release['error'])}" if release.get("error") else ""
+        out.print(f"release  {_e(release.get('state'))}{error}")
+    pending = project.get("pending")
+    if pending:
+        out.print(f"pending  update of {_e(', '.join(sorted(pending.get('changes') or {})))} "
+                  f"scheduled for {_e(pending.get('apply_at'))} by {_e(pending.get('by'))}")
     rollout_summary(project.get("rollout"))
     hosts = (project.get("hosts_view") or {}).get("hosts")
     if hosts:
         host_table(hosts)
 
 
-def rollout_summary(rollout):
-    if not rollout:
+def rollout_summary(rollout: dict | None) -> None:
+    if not rollout or not rollout.get("state"):
         out.print("rollout  none")
         return
-    out.print("rollout  %s of %s (from %s)%s" % (
-        state(rollout.get("state")), _e(rollout.get("version")),
-        _e(rollout.get("previous_version") or "nothing"),
-        ": " + _e(rollout["reason"]) if rollout.get("reason") else ""))
+    reason = f": {_e(rollout['reason'])}" if rollout.get("reason") else ""
+    out.print(f"rollout  {state(rollout.get('state'))} of {_e(rollout.get('version'))} "
+              f"(from {_e(rollout.get('previous_version') or 'nothing')}){reason}")
     table = Table("wave", "size", "released", "counts", box=None)
     for wave in rollout.get("waves") or []:
-        counts = ", ".join("%s %d" % (k, v) for k, v in sorted((wave.get("counts") or {}).items()))
+        counts = ", ".join(f"{k} {v}" for k, v in sorted((wave.get("counts") or {}).items()))
         table.add_row(str(wave.get("wave")), str(wave.get("size")),
                       "yes" if wave.get("released") else "no", _e(counts))
     out.print(table)
 
 
-def host_table(hosts):
+def host_table(hosts: list[dict]) -> None:
     table = Table("host", "wave", "status", "running", "target", "last phase", box=None)
     for h in hosts:
         status = h.get("status")
         style = "red" if status in BAD_STATUSES else "green" if status == "succeeded" else "white"
-        table.add_row(_e(h.get("host")), _e(h.get("wave")), "[%s]%s[/]" % (style, _e(status)),
+        table.add_row(_e(h.get("host")), _e(h.get("wave")), f"[{style}]{_e(status)}[/]",
                       _e(h.get("running_version")), _e(h.get("target_version")),
                       _e(" ".join(x for x in (h.get("last_phase"), h.get("last_status")) if x)))
     out.print(table)
 
 
-def events_table(events):
+def events_table(events: list[dict]) -> None:
     """One line per event, oldest first (like ``tail``): time, kind, who, what."""
     if not events:
         out.print("no events")
@@ -102,29 +106,124 @@ def events_table(events):
         who = event.get("actor") or "-"
         if event.get("host") and event.get("host") != who:
             who += " @" + event["host"]
-        out.print("%s  %-24s %s  %s" % (_e((event.get("at") or "")[:19] + "Z"), _e(event.get("kind")),
-                                        _e(who), _e(event.get("message"))))
+        at = (event.get("at") or "")[:19] + "Z"
+        out.print(f"{_e(at)}  {_e(event.get('kind')):<24} {_e(who)}  {_e(event.get('message'))}")
 
 
-def host_failure(host, report=None, lines=5):
+def host_failure(host: dict, report: dict | None = None, lines: int = 5) -> None:
     """One failed host: its status and, when known, the failed phase and its output's tail."""
     if report is None:
-        err.print("  %s: %s%s" % (_e(host.get("host")), _e(host.get("status")),
-                                  " after " + _e(host.get("last_phase")) if host.get("last_phase") else ""))
+        after = f" after {_e(host.get('last_phase'))}" if host.get("last_phase") else ""
+        err.print(f"  {_e(host.get('host'))}: {_e(host.get('status'))}{after}")
         return
-    err.print("  %s: %s failed (exit %s):" % (_e(host.get("host")), _e(report.get("phase")),
-                                               _e(report.get("exit_code"))))
+    err.print(f"  {_e(host.get('host'))}: {_e(report.get('phase'))} failed "
+              f"(exit {_e(report.get('exit_code'))}):")
     for line in (report.get("output") or "").rstrip().splitlines()[-lines:]:
-        err.print("    | %s" % _e(line))
+        err.print(f"    | {_e(line)}")
+
+
+def scheduled_update(project_id: str, pending: dict | None) -> None:
+    """One project's scheduled update (``fabu project scheduled NAME``)."""
+    if not pending:
+        out.print(f"no update of {_e(project_id)} is scheduled")
+        return
+    out.print(f"update of {_e(project_id)} scheduled for {_e(pending.get('apply_at'))} by "
+              f"{_e(pending.get('by'))} (asked {_e(pending.get('requested_at'))}):")
+    out.print(escape(json.dumps(pending.get("changes") or {}, indent=2, sort_keys=True)))
+
+
+def scheduled_list(projects: list[dict]) -> None:
+    """Every project's scheduled update, soonest first."""
+    table = Table("project", "apply at", "changes", "by", "now", box=None)
+    for p in projects:
+        pending = p.get("pending") or {}
+        table.add_row(_e(p.get("id")), _e(pending.get("apply_at")),
+                      _e(", ".join(sorted(pending.get("changes") or {}))), _e(pending.get("by")),
+                      _e(p.get("version")))
+    out.print(table if projects else "no scheduled updates")
+
+
+def release_table(releases: list[dict]) -> None:
+    table = Table("version", "state", "size", "sha256", "created", "error", box=None)
+    for r in releases:
+        size = "" if r.get("size") is None else str(r["size"])
+        table.add_row(_e(r.get("version")), _e(r.get("state")), size, _e((r.get("sha256") or "")[:12]),
+                      _e((r.get("created_at") or "")[:19]), _e(r.get("error") or ""))
+    out.print(table if releases else "no releases")
+
+
+# --- reports ----------------------------------------------------------------------------------
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    minutes, seconds = divmod(int(round(value)), 60)
+    return f"{minutes}m{seconds:02d}s"
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{100 * rate:.1f}%"
+
+
+def report_summary(report: dict) -> None:
+    """A daily report: the totals, one row per project, the top failure lines."""
+    totals = report.get("totals") or {}
+    durations = totals.get("duration_seconds") or {}
+    so_far = "" if report.get("complete", True) else " (the day so far)"
+    by = f" by {report['generated_by']}" if report.get("generated_by") else ""
+    out.print(f"[bold]report {_e(report.get('date'))}[/]{_e(so_far)}, generated "
+              f"{_e(report.get('generated_at'))}{_e(by)}")
+    out.print(f"{totals.get('deploys', 0)} deploys, {_percent(totals.get('success_rate'))} succeeded, "
+              f"median {_seconds(durations.get('median'))}, p95 {_seconds(durations.get('p95'))}, "
+              f"{totals.get('drift', 0)} drifted, {totals.get('silent', 0)} silent hosts")
+    projects = report.get("projects") or []
+    table = Table("project", "deploys", "failed", "success", "median", "p95", "drift", "silent",
+                  box=None)
+    for p in projects:
+        d = p.get("duration_seconds") or {}
+        table.add_row(_e(p.get("project")), str(p.get("deploys", 0)), str(p.get("failed", 0)),
+                      _percent(p.get("success_rate")), _seconds(d.get("median")), _seconds(d.get("p95")),
+                      str(p.get("drift_count", 0)), str(p.get("silent_count", 0)))
+    if projects:
+        out.print(table)
+    for p in projects:
+        for line in (p.get("top_failure_lines") or [])[:3]:
+            out.print(f"  {_e(p.get('project'))}: {line.get('count')}x {_e(line.get('line'))}")
+
+
+def report_days(days: list[dict], next_cursor: str | None = None) -> None:
+    if not days:
+        out.print("no reports yet (`fabu report --generate` makes today's)")
+    for day in days:
+        out.print(f"{_e(day.get('date'))}  made {_e(day.get('modified_at'))}")
+    if next_cursor:
+        note("(older days exist: raise --limit)")
+
+
+def key_table(path: str, rows: list[dict]) -> None:
+    """The keys of a principals file (``fabu local host-key list``): never a secret."""
+    table = Table(box=None)
+    for column in ("access key", "host", "arn"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        host = row["host"] or ("(temporary) " if row["temporary"] else "") + "-"
+        table.add_row(_e(row["access_key_id"]), _e(host), _e(row["arn"]))
+    note(f"{len(rows)} key{'' if len(rows) == 1 else 's'} in {path}")
+    out.print(table if rows else "no keys")
 
 
 # --- errors -----------------------------------------------------------------------------------
 
-def api_error(exc, identity=None):
+def api_error(exc, identity: str | None = None) -> None:
     """The API's error as it said it: the ``error`` line, then each field path and message."""
-    err.print("[red]error:[/] HTTP %d: %s" % (exc.status, _e(exc.message)))
+    err.print(f"[red]error:[/] HTTP {exc.status}: {_e(exc.message)}")
     for path, message in sorted(exc.fields.items()):
-        err.print("  %s: %s" % (_e(path or "(body)"), _e(message)))
+        err.print(f"  {_e(path or '(body)')}: {_e(message)}")
+    scheduled = exc.body.get("scheduled")
+    if isinstance(scheduled, dict):
+        err.print(f"  scheduled: {_e(', '.join(sorted(scheduled.get('changes') or {})))} at "
+                  f"{_e(scheduled.get('apply_at'))} by {_e(scheduled.get('by'))} (`fabu project "
+                  "update --replace` replaces it, `fabu project cancel-scheduled` drops it)")
     if exc.status == 403:
         _explain_403(exc, identity)
 
@@ -132,7 +231,7 @@ def api_error(exc, identity=None):
 def _explain_403(exc, identity):
     said = exc.message.lower()
     if identity:
-        err.print("  signed with %s" % _e(identity))
+        err.print(f"  signed with {_e(identity)}")
     if "signature" in said or "unknown access key" in said or "scope" in said or "expired" in said:
         err.print("  The API did not accept the signature: check that the key exists on this "
                   "stage (locally: the principals file, FABU_PRINCIPALS), the secret, "
@@ -147,13 +246,13 @@ def _explain_403(exc, identity):
                   "have is refused like an unsigned call) and the identity (--profile).")
 
 
-def failure(message, hint=None):
-    err.print("[red]error:[/] %s" % _e(message))
+def failure(message: str, hint: str | None = None) -> None:
+    err.print(f"[red]error:[/] {_e(message)}")
     if hint:
-        err.print("  %s" % _e(hint))
+        err.print(f"  {_e(hint)}")
 
 
-def note(message):
+def note(message: str) -> None:
     err.print(_e(message))
 
 
@@ -176,11 +275,11 @@ class WaveBars:
     def __exit__(self, *exc):
         self.progress.stop()
 
-    def update(self, rollout):
+    def update(self, rollout: dict) -> None:
         """Redraw from one summary; print a line whenever the state, wave or reason changes."""
-        line = "rollout of %s: %s, wave %d of %d%s" % (
-            rollout.get("version"), rollout.get("state"), int(rollout.get("wave") or 0),
-            len(rollout.get("waves") or []), " (%s)" % rollout["reason"] if rollout.get("reason") else "")
+        reason = f" ({rollout['reason']})" if rollout.get("reason") else ""
+        line = (f"rollout of {rollout.get('version')}: {rollout.get('state')}, wave "
+                f"{int(rollout.get('wave') or 0)} of {len(rollout.get('waves') or [])}{reason}")
         if line != self._last_line:
             self.progress.console.print(_e(line))
             self._last_line = line
@@ -188,9 +287,10 @@ class WaveBars:
             index = int(wave.get("wave", 0))
             counts = wave.get("counts") or {}
             done = sum(counts.get(s, 0) for s in DONE_STATUSES)
-            detail = ", ".join("%s %d" % (k, v) for k, v in sorted(counts.items())
+            detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())
                                if k not in ("succeeded", "waiting"))
-            label = "wave %d%s" % (index, " (canary)" if index == 0 and len(rollout["waves"]) > 1 else "")
+            canary = " (canary)" if index == 0 and len(rollout["waves"]) > 1 else ""
+            label = f"wave {index}{canary}"
             if not wave.get("released"):
                 label += " (not released)"
             size = int(wave.get("size") or 0)

@@ -5,68 +5,14 @@ or a CI job runs them. Most run in-process through click's runner (a process sta
 second); the tests that need the process boundary (the installed console script, ``watch`` beside
 a thread that plays the ticker and the hosts) run ``.venv/bin/fabu`` itself.
 """
-import hashlib
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
-from click.testing import CliRunner
 
+from tests.cli.support import PROJECT_YAML, fabu, ready_release, write_yaml
 from tests.conftest import ADMIN_KEY, ADMIN_SECRET, base_project, free_port
-
-FABU = os.path.join(os.path.dirname(sys.executable), "fabu")
-
-
-def fabu(live, *args, key=ADMIN_KEY, secret=ADMIN_SECRET, endpoint=None, env=None, timeout=60,
-         process=False):
-    """Run ``fabu --endpoint <live> ARGS`` with keys in the environment; (code, stdout, stderr)."""
-    run_env = {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret,
-               "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
-               "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_PROFILE": None,
-               "AWS_SESSION_TOKEN": None, "COLUMNS": "200"}
-    run_env.update(env or {})
-    argv = ["--endpoint", endpoint or live.url, *args]
-    if process:
-        full = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        full.update({k: v for k, v in run_env.items() if v is not None})
-        proc = subprocess.run([FABU, *argv], env=full, capture_output=True, text=True, timeout=timeout)
-        return proc.returncode, proc.stdout, proc.stderr
-    from fabu_cli.commands import cli
-    result = CliRunner().invoke(cli, argv, env=run_env, prog_name="fabu")
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception  # a traceback a user would have seen
-    return result.exit_code, result.stdout, result.stderr
-
-
-def write_yaml(tmp_path, text):
-    path = tmp_path / "project.yaml"
-    path.write_text(text)
-    return str(path)
-
-
-PROJECT_YAML = """\
-name: shop
-version: 1.0.0
-hosts: [shop-1.example.com, shop-2.example.com, shop-3.example.com]
-scripts:
-  start: echo start
-  stop: echo stop
-rollout:
-  waves: [1, "100%"]
-  bake_seconds: 0
-"""
-
-
-def ready_release(project, version):
-    """Storage-boundary setup: what the build worker would have produced."""
-    from chalicelib.models import Release
-    body = b"tarball"
-    Release(project, version, state="ready", s3_key="releases/%s/%s.tgz" % (project, version),
-            sha256=hashlib.sha256(body).hexdigest(), size=len(body)).save()
 
 
 def test_create_from_yaml_then_show_and_list(live, tmp_path):
@@ -115,7 +61,7 @@ def test_bad_project_is_shown_field_by_field(live, tmp_path):
     assert code == 1
     response = live.request("POST", "/api/v1/project", base_project(name="Not A Slug", hosts=["project"]))
     said = response.json()
-    assert "HTTP 400: %s" % said["error"].split(" (")[0] in err
+    assert f"HTTP 400: {said['error'].split(' (')[0]}" in err
     assert "  name: must be a slug" in err
     assert "  hosts[0]: " in err and "reserved" in err
     assert "Traceback" not in err
@@ -127,7 +73,7 @@ def test_host_key_on_a_project_route_is_explained(live):
     assert code == 1
     assert "HTTP 403" in err
     assert "host web-1.example.com may only call /api/v1/web-1.example.com" in err
-    assert "signed with access key %s (from env)" % key in err
+    assert f"signed with access key {key} (from env)" in err
     assert "FABU_ADMIN_ARNS" in err and "--profile" in err
 
 
@@ -138,7 +84,7 @@ def test_unknown_key_is_explained_as_a_signature_problem(live):
 
 
 def test_connection_refused_asks_whether_make_run_runs(live):
-    code, out, err = fabu(live, "list", endpoint="http://127.0.0.1:%d" % free_port(), process=True)
+    code, out, err = fabu(live, "list", endpoint=f"http://127.0.0.1:{free_port()}", process=True)
     assert code == 3
     assert "connection refused" in err and "is `make run` running?" in err
     assert "Traceback" not in err
@@ -152,8 +98,8 @@ def test_no_credentials_is_a_usage_error_with_a_hint(live):
 
 def test_profile_from_a_shared_credentials_file(live, tmp_path):
     creds = tmp_path / "credentials"
-    creds.write_text("[fabu-admin]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
-                     "region = us-east-1\n" % (ADMIN_KEY, ADMIN_SECRET))
+    creds.write_text(f"[fabu-admin]\naws_access_key_id = {ADMIN_KEY}\n"
+                     f"aws_secret_access_key = {ADMIN_SECRET}\nregion = us-east-1\n")
     env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_DEFAULT_REGION": "",
            "AWS_SHARED_CREDENTIALS_FILE": str(creds)}
     code, out, err = fabu(live, "--profile", "fabu-admin", "list", env=env)
@@ -190,7 +136,7 @@ def test_agent_install_prints_cron_env_and_puppet(live):
                           "--access-key-id", "AKIAHOST")
     assert code == 0, err
     assert "*/5 * * * * deploy /opt/fabu/bin/fabu-agent.sh" in out.splitlines()
-    assert "FABU_API_URL=%s" % live.url in out.splitlines()
+    assert f"FABU_API_URL={live.url}" in out.splitlines()
     assert "FABU_REGION=eu-west-1" in out.splitlines()
     assert "FABU_HOST=web-7.example.com" in out.splitlines()
     assert "AWS_ACCESS_KEY_ID=AKIAHOST" in out.splitlines()
@@ -209,14 +155,14 @@ class _Hosts:
         poll = self.live.request("GET", "/api/v1/" + host, key=key, secret=secret)
         if poll.status_code != 200:
             return
-        script = self.live.request("GET", "/api/v1/%s/deploy" % host, key=key, secret=secret)
+        script = self.live.request("GET", f"/api/v1/{host}/deploy", key=key, secret=secret)
         for item in poll.json()["pending"]:
             if item["deploy_id"] not in script.text:
                 continue
             phases = ["rollback"] if item["kind"] == "rollback" else ["pre-deploy", "do-deploy", "post-deploy"]
             for phase in phases:
                 failed = host in self.failing and phase == "post-deploy"
-                self.live.request("POST", "/api/v1/%s/report" % host, {
+                self.live.request("POST", f"/api/v1/{host}/report", {
                     "project": item["project"], "version": item["version"],
                     "deploy_id": item["deploy_id"], "phase": phase,
                     "status": "failed" if failed else "ok", "exit_code": 1 if failed else 0,

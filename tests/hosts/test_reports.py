@@ -1,7 +1,6 @@
 """Phase reports (chalicelib/hosts/reports.py): keyed by host, only for issued deploys, written
 once with their outcome and events, ``::fabu::`` messages bounded; read back by the console."""
 import datetime
-import time
 
 import pytest
 
@@ -181,22 +180,16 @@ def test_fabu_message_lines_become_events(api, host_client):
     assert not _events("host.messages_dropped")
 
 
-def test_a_thousand_message_lines_make_20_events_one_summary_and_take_well_under_a_second(
-        api, host_client, aws):
+def test_a_thousand_message_lines_make_20_events_and_one_summary(api, host_client, aws):
+    # It was 1,000 events and 1,000 notices (38 s): the work is now bounded by the 20, whatever
+    # the output holds (a count of writes, not a timing: timings belong in bench/).
     api.post("/api/v1/project", base_project())
     released_item(HOST, "web", "1.0.0", status="in_progress")
     queue_url = aws["resources"]["NotifyQueue"]
-    started = time.monotonic()
-    one = _report(host_client, "pre-deploy", "ok", output=_lines(1))  # same-run baseline
-    baseline = time.monotonic() - started
+    one = _report(host_client, "pre-deploy", "ok", output=_lines(1))
     drain(boto_client("sqs"), queue_url)
-    started = time.monotonic()
     response = _report(host_client, "do-deploy", "ok", output=_lines(1000))
-    elapsed = time.monotonic() - started
     assert one.status == 200 and response.status == 200, response
-    # Well under a second on a quiet machine; on a loaded one, about the cost of any report
-    # (it was 1,000 writes and 1,000 notices: 38 s).
-    assert elapsed < 1.0 or elapsed < 2.5 * baseline, (elapsed, baseline)
     assert response.json["messages"] == {"found": 1000, "recorded": 20, "dropped": 980}
     messages = [m["message"] for m in _events("host.message")]
     assert messages == ["message 0"] + [f"message {i}" for i in range(20)]

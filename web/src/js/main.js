@@ -1,9 +1,13 @@
-// Boot: install the signed Backbone.sync, draw the navigation, start the router.
+// Boot: install the signed Backbone.sync, draw the navigation, start the router and the one
+// clock that keeps relative times and countdowns current.
 import './sync.js';
 import { Router } from './router.js';
+import { startClock } from './times.js';
 import { NavView } from './views/nav.js';
 
 window.addEventListener('fabu:session', () => Backbone.trigger('session'));
+window.addEventListener('fabu:expired', () => Backbone.history.navigate('signin', { trigger: true }));
+startClock();
 new NavView({ el: '#nav' }).render();
 window.fabuRouter = new Router();
 Backbone.history.start();

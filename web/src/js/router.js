@@ -39,7 +39,14 @@ export const Router = Backbone.Router.extend({
 
   projects() { this.show(new ProjectsView(), 'Projects'); },
   create() { this.show(new ProjectFormView({}), 'New project'); },
-  project(id) { this.show(new ProjectView({ projectId: id }), id); },
+  // `#project/web?status=failed&page=2`: the host table's filters, sort and page.
+  project(id, queryString) {
+    if (this.current instanceof ProjectView && this.current.model.id === id) {
+      this.current.table.setQuery(queryString);
+      return;
+    }
+    this.show(new ProjectView({ projectId: id, queryString }), id);
+  },
   edit(id) { this.show(new ProjectFormView({ projectId: id }), `Edit ${id}`); },
   reports() { this.show(new ReportsView(), 'Reports'); },
 

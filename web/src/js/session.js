@@ -1,6 +1,8 @@
-// Who is signed in: the AWS key pair (and optional session token) kept in sessionStorage,
-// so it lives as long as the tab and never reaches a cookie or the page's URL.
+// Who is signed in: the AWS credentials (access key, secret and, for temporary credentials, the
+// session token) kept in this tab's sessionStorage — never localStorage, a cookie or the URL — so
+// they live as long as the tab and are gone on sign-out.
 const KEY = 'fabu.credentials';
+const NOTICE = 'fabu.notice';
 
 // The stored credentials, or null when nobody is signed in.
 export function credentials() {
@@ -12,16 +14,26 @@ export function credentials() {
   }
 }
 
-// Keep a key pair for this tab.
+// Keep the credentials for this tab.
 export function signIn({ accessKeyId, secretAccessKey, sessionToken }) {
   const value = { accessKeyId: accessKeyId.trim(), secretAccessKey: secretAccessKey.trim() };
   if (sessionToken && sessionToken.trim()) value.sessionToken = sessionToken.trim();
   sessionStorage.setItem(KEY, JSON.stringify(value));
+  localStorage.removeItem(KEY);   // never there; removed in case an old build put it there
   window.dispatchEvent(new CustomEvent('fabu:session'));
 }
 
-// Forget the key pair.
-export function signOut() {
+// Forget the credentials; `notice` is shown once on the sign-in page (e.g. why you were signed out).
+export function signOut(notice) {
   sessionStorage.removeItem(KEY);
+  localStorage.removeItem(KEY);
+  if (notice) sessionStorage.setItem(NOTICE, notice);
   window.dispatchEvent(new CustomEvent('fabu:session'));
+}
+
+// The notice left by signOut, once.
+export function takeNotice() {
+  const notice = sessionStorage.getItem(NOTICE);
+  sessionStorage.removeItem(NOTICE);
+  return notice;
 }

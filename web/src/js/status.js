@@ -50,18 +50,20 @@ export const CONTROL_STATES = Object.freeze({
 });
 
 // The colour of every word a badge shows (console.css `.badge.<tone>`): busy blue, good green,
-// bad red, held amber, undone orange, quiet grey-blue; neutral is the plain grey badge.
+// bad red, held amber, undone orange, quiet grey-blue; neutral is the plain grey badge. Skipped
+// (a host already at the target, or a phase with nothing to do) went well: it is good, never bad.
 const H = HostStatus;
 const B = ReleaseState;
+const S = ReportStatus;
 export const BADGE_TONES = Object.freeze({
   busy: [R.RUNNING, H.IN_PROGRESS, H.PENDING, R.ROLLING_BACK, H.ROLLBACK_PENDING],
-  good: [H.SUCCEEDED, B.READY],
-  bad: [H.FAILED, H.LOST, R.HALTED],
+  good: [H.SUCCEEDED, H.SKIPPED, B.READY, S.OK],
+  bad: [H.FAILED, H.LOST, R.HALTED, S.INTERRUPTED],
   held: [R.PAUSED, R.WAITING_RELEASE, R.SCHEDULED, B.BUILDING, B.QUEUED],
   undone: [H.ROLLED_BACK, DRIFT],
   quiet: [SILENT],
-  neutral: [H.IDLE, H.WAITING, H.SKIPPED, R.SUPERSEDED, R.CANCELLED, B.AWAITING_ARTIFACT,
-    NO_ROLLOUT],
+  neutral: [H.IDLE, H.WAITING, R.SUPERSEDED, R.CANCELLED, B.AWAITING_ARTIFACT,
+    NO_ROLLOUT, generated.HOST_UNKNOWN],
 });
 
 const TONE_OF = Object.freeze(Object.fromEntries(
@@ -72,3 +74,11 @@ export function toneOf(word) {
   return Object.hasOwn(TONE_OF, word) ? TONE_OF[word] : 'neutral';
 }
 
+
+// A phase report that went well (ok, or skipped: nothing was needed).
+export function reportWentWell(status) {
+  return generated.REPORT_WENT_WELL.includes(status);
+}
+
+// Every status a host row can show, in the order the filter offers them.
+export const HOST_ROW_STATUSES = Object.freeze([...generated.HostStatus, generated.HOST_UNKNOWN]);

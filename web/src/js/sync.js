@@ -3,7 +3,7 @@
 // Updates and deletes carry the model's ETag in If-Match, so a stale form gets a 409.
 import { AwsClient } from '../vendor/aws4fetch.mjs';
 import { config } from './config.js';
-import { credentials } from './session.js';
+import { credentials, signOut } from './session.js';
 
 const VERBS = { create: 'POST', update: 'PUT', patch: 'PUT', delete: 'DELETE', read: 'GET' };
 
@@ -50,7 +50,15 @@ export async function apiRequest(method, path, { body, headers } = {}) {
     throw new ApiError(0, { error: `cannot reach the API at ${config.apiUrl}: ${e.message}` });
   }
   const data = await parse(response);
-  if (!response.ok) throw new ApiError(response.status, data);
+  if (!response.ok) {
+    const error = new ApiError(response.status, data);
+    if (response.status === 403 && /expired/i.test(error.message)) {
+      // Temporary credentials ran out: sign out and say why on the sign-in page.
+      signOut(`Your credentials expired (${error.message}): sign in with new ones.`);
+      window.dispatchEvent(new CustomEvent('fabu:expired'));
+    }
+    throw error;
+  }
   return data;
 }
 

@@ -1,5 +1,7 @@
 // One day's summary report (GET /api/v1/reports/latest or /api/v1/reports/{date}): per project,
 // deploys, success rate and durations; `totals` for the whole day.
+import { apiRequest } from '../sync.js';
+
 export const Report = Backbone.Model.extend({
   initialize(attrs, { date } = {}) {
     this.date = date || 'latest';
@@ -37,8 +39,9 @@ function durations(data) {
     p95_seconds: d.p95 ?? data.p95_seconds ?? null };
 }
 
-// The days before `day` (YYYY-MM-DD), newest first.
-export function daysBefore(day, count) {
-  const start = Date.parse(`${day}T00:00:00Z`);
-  return _.range(1, count + 1).map((n) => new Date(start - n * 86400000).toISOString().slice(0, 10));
+// The days that have a report, newest first, at most `limit` (GET /api/v1/reports):
+// [{date, modified_at, size}].
+export async function reportDays(limit) {
+  const data = await apiRequest('GET', `/api/v1/reports?limit=${limit}`);
+  return ((data && data.reports) || []).slice(0, limit);
 }

@@ -1,5 +1,7 @@
 // Rollout controls: promote, pause, resume, roll back — each asks for confirmation first and
 // explains a refusal (409: the rollout's state forbids it, or another control got there first).
+import { html } from '../html.js';
+import { humanize, labelOf } from '../labels.js';
 import { CONTROL_STATES, RolloutState } from '../status.js';
 import { Base, confirmAction, flash } from './ui.js';
 
@@ -32,15 +34,16 @@ const ACTIONS = {
   },
 };
 
-const TEMPLATE = _.template(`
+function buttons(state) {
+  return html`
   <h2 id="controls-title">Controls</h2>
   <div class="actions" role="group" aria-labelledby="controls-title">
-  <% _.each(actions, function (a, name) { %>
-    <button type="button" class="<%- a.danger ? 'danger' : '' %>" data-action="<%- name %>"
-      <%= a.states.indexOf(state) < 0 ? 'disabled' : '' %>><%- a.label %></button>
-  <% }); %>
+  ${Object.entries(ACTIONS).map(([name, a]) => html`
+    <button type="button" class="${a.danger ? 'danger' : ''}" data-action="${name}"
+      ${a.states.includes(state) ? '' : 'disabled'}>${a.label}</button>`)}
   </div>
-  <div class="control-result" role="alert"></div>`);
+  <div class="control-result" role="alert"></div>`;
+}
 
 export const ControlsView = Base.extend({
   className: 'card controls',
@@ -53,9 +56,9 @@ export const ControlsView = Base.extend({
   // Buttons enabled by the rollout's state (the server decides; this only avoids dead clicks).
   render() {
     const focused = this.$('button:focus').data('action');
-    const result = this.$('.control-result').html();
-    this.$el.html(TEMPLATE({ actions: ACTIONS, state: this.model.rolloutState() }));
-    this.$('.control-result').html(result || '');
+    const result = this.$('.control-result').children().detach();
+    this.$el.html(String(buttons(this.model.rolloutState())));
+    this.$('.control-result').append(result);
     if (focused) this.$(`button[data-action="${focused}"]`).trigger('focus');
     return this;
   },
@@ -70,10 +73,10 @@ export const ControlsView = Base.extend({
     try {
       const summary = await this.model.control(name);
       this.$('.control-result').html('');
-      flash(`${action.label}: the rollout is now ${summary ? summary.state : 'updated'}.`);
+      flash(`${action.label}: the rollout is now ${summary ? labelOf('RolloutState', summary.state).toLowerCase() : 'updated'}.`);
     } catch (error) {
       const why = error.status === 409
-        ? `The API refused to ${action.label.toLowerCase()}: ${error.message}. The page shows the rollout's state as of the last refresh; it refreshes every few seconds.`
+        ? `The API refused to ${action.label.toLowerCase()}: ${humanize(error.message)}. The page shows the rollout's state as of the last refresh; it refreshes every few seconds.`
         : `${action.label} failed: ${error.message}${error.status ? ` (HTTP ${error.status})` : ''}`;
       this.$('.control-result').html($('<div class="alert conflict"></div>').text(why));
     }

@@ -1,55 +1,57 @@
 // Create or edit a project: every field of the API, the server's validation errors shown next
 // to their fields, and an optimistic-lock conflict (409) explained with a way forward.
+import { html } from '../html.js';
 import { Project } from '../models/project.js';
+import {
+  changedFields, hookUrl, lines, payloadFrom, SCRIPTS, splitLines,
+} from '../project_payload.js';
+import { describeWaves, formatWaves, LAST_WAVE, parseWaves, validateWaves } from '../waves.js';
 import { Base, describeLoadError, flash } from './ui.js';
 
-const SCRIPTS = [
-  ['start', 'Start script', 'Starts the new version (runs in the release directory).'],
-  ['stop', 'Stop script', 'Stops the running version before the switch.'],
-  ['test', 'Test script', 'Unit or smoke tests run before the switch (optional).'],
-  ['pre_deploy', 'Pre-deploy script', 'Environment checks before anything changes (optional).'],
-  ['post_deploy', 'Post-deploy script', 'Checks after start; failing rolls the host back (optional).'],
-  ['health', 'Health check', 'Polled after start until it passes or times out (optional).'],
-];
 
 // One labelled field. `path` is the API's field path: server errors are keyed by it.
-const FIELD = _.template(`
-  <div class="field" data-field="<%- path %>">
-    <label for="<%- id %>"><%- label %></label>
-    <% if (kind === 'textarea') { %>
-      <textarea id="<%- id %>" name="<%- path %>" rows="<%- rows || 3 %>" aria-describedby="<%- id %>-hint <%- id %>-error"
-        spellcheck="false"><%- value %></textarea>
-    <% } else if (kind === 'select') { %>
-      <select id="<%- id %>" name="<%- path %>" aria-describedby="<%- id %>-hint <%- id %>-error">
-        <% _.each(options, function (o) { %><option value="<%- o[0] %>" <%= o[0] === value ? 'selected' : '' %>><%- o[1] %></option><% }); %>
-      </select>
-    <% } else { %>
-      <input id="<%- id %>" name="<%- path %>" type="<%- kind || 'text' %>" value="<%- value %>"
-        aria-describedby="<%- id %>-hint <%- id %>-error" spellcheck="false" autocapitalize="off"
-        <%= readonly ? 'readonly' : '' %> <%= required ? 'required aria-required="true"' : '' %>>
-    <% } %>
-    <p class="hint" id="<%- id %>-hint"><%- hint || '' %></p>
-    <p class="error" id="<%- id %>-error" hidden></p>
-  </div>`);
-
-const CHECK = _.template(`
-  <div class="field check" data-field="<%- path %>">
-    <input id="<%- id %>" name="<%- path %>" type="checkbox" <%= value ? 'checked' : '' %>
-      aria-describedby="<%- id %>-error"><label for="<%- id %>"><%- label %></label>
-    <p class="error" id="<%- id %>-error" hidden></p>
-  </div>`);
+function fieldHtml({ path, id, label, value, kind, hint, readonly, required, rows, options, preview }) {
+  const describedBy = `${id}-hint ${preview ? `${id}-preview ` : ''}${id}-error`;
+  let control;
+  if (kind === 'textarea') {
+    control = html`<textarea id="${id}" name="${path}" rows="${rows || 3}" aria-describedby="${describedBy}"
+      spellcheck="false">${value}</textarea>`;
+  } else if (kind === 'select') {
+    control = html`<select id="${id}" name="${path}" aria-describedby="${describedBy}">
+      ${options.map((o) => html`<option value="${o[0]}" ${o[0] === value ? 'selected' : ''}>${o[1]}</option>`)}
+    </select>`;
+  } else {
+    control = html`<input id="${id}" name="${path}" type="${kind || 'text'}" value="${value}"
+      aria-describedby="${describedBy}" spellcheck="false" autocapitalize="off"
+      ${readonly ? 'readonly' : ''} ${required ? html`required aria-required="true"` : ''}>`;
+  }
+  return html`
+  <div class="field" data-field="${path}">
+    <label for="${id}">${label}</label>
+    ${control}
+    <p class="hint" id="${id}-hint">${hint || ''}</p>
+    ${preview ? html`<p class="preview" id="${id}-preview" aria-live="polite"></p>` : ''}
+    <p class="error" id="${id}-error" hidden></p>
+  </div>`;
+}
 
 function idOf(path) {
-  return 'f-' + path.replace(/[^a-z0-9]+/gi, '-');
+  return `f-${path.replace(/[^a-z0-9]+/gi, '-')}`;
 }
 
 function field(path, label, value, extra = {}) {
-  return FIELD({ path, id: idOf(path), label, value: value ?? '', kind: 'text', hint: '',
-    readonly: false, required: false, rows: 3, options: [], ...extra });
+  return fieldHtml({ path, id: idOf(path), label, value: value ?? '', kind: 'text', hint: '',
+    readonly: false, required: false, rows: 3, options: [], preview: false, ...extra });
 }
 
 function check(path, label, value) {
-  return CHECK({ path, id: idOf(path), label, value });
+  const id = idOf(path);
+  return html`
+  <div class="field check" data-field="${path}">
+    <input id="${id}" name="${path}" type="checkbox" ${value ? 'checked' : ''}
+      aria-describedby="${id}-error"><label for="${id}">${label}</label>
+    <p class="error" id="${id}-error" hidden></p>
+  </div>`;
 }
 
 // The project's rollout settings. GET /api/v1/project/{id} puts the rollout *summary* under
@@ -59,8 +61,6 @@ function rolloutSettings(p) {
   return p.rollout_settings || (p.rollout && p.rollout.settings) || {};
 }
 
-const lines = (list) => (list || []).join('\n');
-const hookUrl = (hook) => (hook ? (typeof hook === 'string' ? hook : hook.url) : '');
 
 // The form's HTML for project `p` (empty for a new one).
 function formHtml(p, isNew) {
@@ -69,18 +69,23 @@ function formHtml(p, isNew) {
   const scripts = p.scripts || {};
   const notify = p.notify || {};
   const gates = p.gates || {};
-  return `
+  return html`
   <form novalidate class="project-form">
     <div class="form-error alert error" role="alert" hidden></div>
     <div class="form-conflict alert conflict" role="alert" hidden></div>
+    <p class="field-reference">Every field with its type, default and limits:
+      <a href="docs/fields.html" target="_blank" rel="noopener">field reference</a>
+      <span class="muted">(<code>docs/fields.md</code> in the repository)</span>.</p>
     <fieldset><legend>Project</legend><div class="grid">
       ${field('name', 'Name', p.name || p.id, { readonly: !isNew, required: true,
         hint: isNew ? 'A slug: lowercase letters, digits and -. It becomes the id.' : 'The id cannot change.' })}
       ${field('version', 'Version', p.version, { required: true, hint: 'e.g. 1.4.2, or a CI tag.' })}
       ${field('description', 'Description', p.description)}
       ${field('deploy_at', 'Deploy at (UTC)', p.deploy_at, { hint: 'Optional ISO 8601 time, e.g. 2026-12-01T09:30:00Z.' })}
-      ${isNew ? '' : field('apply_at', 'Apply this update at (UTC)', '', { hint: 'Optional: schedule this change instead of applying it now.' })}
+      ${isNew ? '' : field('apply_at', 'Apply this update at (UTC)', '', { hint: 'Optional: schedule this change instead of applying it now, e.g. 2026-12-01T09:30:00Z.' })}
     </div>
+      ${isNew ? '' : check('replace', p.pending ? `Replace the update already scheduled for ${p.pending.apply_at}`
+        : 'Replace an update scheduled meanwhile (only one may wait)', false)}
       ${field('hosts', 'Hosts', lines(p.hosts), { kind: 'textarea', rows: 4, required: true, hint: 'One host name per line.' })}
     </fieldset>
     <fieldset><legend>Source</legend><div class="grid">
@@ -97,10 +102,11 @@ function formHtml(p, isNew) {
         { kind: 'textarea', hint: 'One per line: project and version, e.g. db >=2.0' })}
     </div></fieldset>
     <fieldset><legend>Scripts</legend><div class="grid">
-      ${SCRIPTS.map(([name, label, hint]) => field(`scripts.${name}`, label, scripts[name], { kind: 'textarea', hint })).join('')}
+      ${SCRIPTS.map(([name, label, hint]) => field(`scripts.${name}`, label, scripts[name], { kind: 'textarea', hint }))}
     </div></fieldset>
     <fieldset><legend>Rollout</legend><div class="grid">
-      ${field('rollout.waves', 'Waves', (r.waves || ['100%']).join(', '), { hint: 'Cumulative counts and percentages, e.g. 1, 10%, 50%, 100%' })}
+      ${field('rollout.waves', 'Waves', formatWaves(r.waves || [LAST_WAVE]), { preview: true,
+        hint: 'Cumulative host counts and percentages, the last one 100%: 1, 50, 100% is 1 host, then 50 hosts, then all.' })}
       ${field('rollout.bake_seconds', 'Bake time (seconds)', r.bake_seconds ?? 0)}
       ${field('rollout.max_failures', 'Failures allowed', r.max_failures ?? 0, { hint: 'A count or a percentage.' })}
       ${field('rollout.canary_hosts', 'Canary hosts', (r.canary_hosts || []).join(', '), { hint: 'Comma-separated; they go first.' })}
@@ -127,86 +133,6 @@ function formHtml(p, isNew) {
   </form>`;
 }
 
-// "5" → 5, "10%" → "10%": numbers travel as numbers, anything else as typed (the API judges).
-function numberOrText(text) {
-  const value = text.trim();
-  return /^\d+$/.test(value) ? Number(value) : value;
-}
-
-const splitLines = (text) => text.split('\n').map((l) => l.trim()).filter(Boolean);
-const splitList = (text) => text.split(/[\s,]+/).map((l) => l.trim()).filter(Boolean);
-
-// A webhook as before when its URL did not change (keeps its secret and timeouts).
-function keepHook(url, previous) {
-  const old = (previous || []).find((h) => hookUrl(h) === url);
-  return old && typeof old === 'object' ? old : { url };
-}
-
-// The API body from the form's values.
-export function payloadFrom(values, previous, isNew) {
-  const body = {
-    version: values.version.trim(),
-    description: values.description,
-    hosts: splitLines(values.hosts),
-    deploy_at: values.deploy_at.trim() || null,
-    ci_server: values.ci_server.trim() || null,
-    deb_dependencies: splitLines(values.deb_dependencies),
-    depends_on: splitLines(values.depends_on).map((line) => {
-      const [project, ...spec] = line.split(/\s+/);
-      return spec.length ? { project, version: spec.join(' ') } : { project };
-    }),
-    scripts: {},
-    rollout: {
-      waves: splitList(values['rollout.waves']).map(numberOrText),
-      canary_hosts: splitList(values['rollout.canary_hosts']),
-      auto_promote: values['rollout.auto_promote'] === 'on',
-      auto_rollback: values['rollout.auto_rollback'] === 'on',
-      rollback_mode: values['rollout.rollback_mode'],
-    },
-    notify: {},
-    gates: {},
-  };
-  if (isNew) body.name = values.name.trim();
-  for (const key of ['bake_seconds', 'max_failures', 'deploy_timeout', 'max_parallel', 'health_timeout', 'keep_releases']) {
-    body.rollout[key] = numberOrText(values[`rollout.${key}`] || '');
-  }
-  for (const [name] of SCRIPTS) {
-    if (values[`scripts.${name}`].trim()) body.scripts[name] = values[`scripts.${name}`];
-  }
-  if (values['source.type']) {
-    body.source = { type: values['source.type'], url: values['source.url'].trim() };
-    for (const key of ['ref', 'credentials']) {
-      if (values[`source.${key}`].trim()) body.source[key] = values[`source.${key}`].trim();
-    }
-  } else {
-    body.source = null;
-  }
-  if (values['notify.sns_topic_arn'].trim()) body.notify.sns_topic_arn = values['notify.sns_topic_arn'].trim();
-  body.notify.webhooks = splitLines(values['notify.webhooks'])
-    .map((url) => keepHook(url, (previous.notify || {}).webhooks));
-  for (const gate of ['before_wave', 'after']) {
-    const url = values[`gates.${gate}`].trim();
-    if (url) body.gates[gate] = keepHook(url, [(previous.gates || {})[gate]].filter(Boolean));
-  }
-  return body;
-}
-
-// An update sends only what the user changed since the form was drawn (the API merges
-// `rollout` key by key), so untouched fields keep their stored values and the event log
-// names the fields that really changed.
-export function changedFields(body, initial) {
-  const changes = {};
-  for (const [key, value] of Object.entries(body)) {
-    if (key === 'rollout') {
-      const rollout = _.pick(value, (v, k) => !_.isEqual(v, initial.rollout[k]));
-      if (!_.isEmpty(rollout)) changes.rollout = rollout;
-    } else if (!_.isEqual(value, initial[key])) {
-      changes[key] = value;
-    }
-  }
-  return changes;
-}
-
 // "hosts[1]" in a one-per-line field is "line 2"; other sub-paths are named as the API names them.
 function describePath(path, box, message) {
   const field = box.data('field');
@@ -217,7 +143,25 @@ function describePath(path, box, message) {
 }
 
 export const ProjectFormView = Base.extend({
-  events: { 'submit form': 'submit', 'click .reload-latest': 'reloadLatest' },
+  events: {
+    'submit form': 'submit',
+    'click .reload-latest': 'reloadLatest',
+    'input [name="rollout.waves"], [name=hosts]': 'previewWaves',
+  },
+
+  // Under the wave field: what the waves mean for the hosts listed, or what the API will say
+  // about them (the same rules: waves.js).
+  previewWaves() {
+    const box = this.$('#f-rollout-waves-preview');
+    if (!box.length) return;
+    const waves = parseWaves(this.$('[name="rollout.waves"]').val());
+    const hosts = splitLines(this.$('[name=hosts]').val() || '').length;
+    const problems = validateWaves(waves, hosts);
+    const text = Object.keys(problems).length
+      ? Object.entries(problems).map(([path, message]) => describePath(path, this.fieldFor(path), message)).join(' · ')
+      : describeWaves(waves, hosts);
+    box.text(text).toggleClass('warn', Object.keys(problems).length > 0);
+  },
 
   initialize({ projectId }) {
     this.isNew = !projectId;
@@ -239,7 +183,8 @@ export const ProjectFormView = Base.extend({
 
   // Draw the form for the model and remember what it showed (the base of an update's diff).
   draw() {
-    this.$('.form-slot').html(formHtml(this.model.toJSON(), this.isNew));
+    this.$('.form-slot').html(String(formHtml(this.model.toJSON(), this.isNew)));
+    this.previewWaves();
     this.initial = this.values();
   },
 
@@ -251,6 +196,7 @@ export const ProjectFormView = Base.extend({
     if (this.isNew) return body;
     const changes = changedFields(body, payloadFrom(this.initial, previous, false));
     if (values.apply_at && values.apply_at.trim()) changes.apply_at = values.apply_at.trim();
+    if (changes.apply_at && values.replace === 'on') changes.replace = true;
     return changes;
   },
 
@@ -300,6 +246,12 @@ export const ProjectFormView = Base.extend({
   },
 
   showError(error) {
+    if (error.status === 409 && error.body.scheduled) {
+      // Another update already waits: say which, under "Apply this update at".
+      this.showFieldErrors({ ...error, fields: { apply_at: `${error.fields.apply_at || error.message}` +
+        ' — tick "Replace…" below to replace it, or cancel it on the project page.' } });
+      return;
+    }
     if (error.status === 409) {
       this.$('.form-conflict').html(
         `<p><strong>Someone changed this project while you were editing it.</strong> ` +
@@ -310,6 +262,11 @@ export const ProjectFormView = Base.extend({
       this.$('.form-conflict button').trigger('focus');
       return;
     }
+    this.showFieldErrors(error);
+  },
+
+  // Each API field error under its field; the rest, and a count, at the top of the form.
+  showFieldErrors(error) {
     const unplaced = [];
     for (const [path, message] of Object.entries(error.fields || {})) {
       const box = this.fieldFor(path);
@@ -339,11 +296,12 @@ export const ProjectFormView = Base.extend({
     }
     this.model.set(fresh.attributes);
     this.draw();
-    const merged = { ...fresh.toJSON(), ..._.omit(edits, 'rollout', 'apply_at'),
+    const merged = { ...fresh.toJSON(), ..._.omit(edits, 'rollout', 'apply_at', 'replace'),
       rollout_spec: { ...rolloutSettings(fresh.toJSON()), ...(edits.rollout || {}) } };
-    this.$('.form-slot').html(formHtml(merged, false));
+    this.$('.form-slot').html(String(formHtml(merged, false)));
+    this.previewWaves();
     if (edits.apply_at) this.$('[name=apply_at]').val(edits.apply_at);
-    const changed = Object.keys(_.omit(edits, 'apply_at'));
+    const changed = Object.keys(_.omit(edits, 'apply_at', 'replace'));
     this.$('.form-error').removeClass('error').addClass('info')
       .text(`Loaded revision ${fresh.get('rev')} (updated by ${fresh.get('updated_by') || 'someone'}). ` +
         `Your edits are kept${changed.length ? ` (${changed.join(', ')})` : ''}; saving now applies ` +

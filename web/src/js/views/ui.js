@@ -1,58 +1,56 @@
-// Small shared pieces of the views: progress bars, badges, times, flash messages, polling.
+// Small shared pieces of the views: badges, actors, progress bars, flash messages, confirmation,
+// polling. Markup is built with `html` (escaped; no inline styles or scripts: the console's
+// Content-Security-Policy forbids them).
 import { config } from '../config.js';
-import { HostStatus, ReportStatus, toneOf } from '../status.js';
+import { html } from '../html.js';
+import { actorName, labelOf } from '../labels.js';
+import { toneOf } from '../status.js';
 
-const esc = _.escape;
+export { countdownTag, timeTag } from '../times.js';
 
-// A status pill coloured by its word's tone (status.js); `text` defaults to the word.
-export function badge(kind, text) {
-  return `<span class="badge ${toneOf(kind)}" data-state="${esc(kind || '')}">` +
-    `${esc(text || kind || '')}</span>`;
+// A state as a pill: its human label (labels.js), coloured by its tone (status.js); the API's
+// own word stays in data-state and the tooltip.
+export function badge(kind, value) {
+  const word = value ?? '';
+  return html`<span class="badge ${toneOf(word)}" data-state="${word}"
+    title="${word}">${labelOf(kind, word)}</span>`;
 }
 
-// A phase report's status as a pill: ok is coloured as succeeded, anything else as failed.
+// A phase report's status (ok and skipped went well; failed and interrupted did not).
 export function reportBadge(status) {
-  return badge(status === ReportStatus.OK ? HostStatus.SUCCEEDED : HostStatus.FAILED, status);
+  return badge('ReportStatus', status);
 }
 
-// An accessible progress bar: done (green), failed (red), busy (blue) out of total.
+// A caller by name (the last segment of its ARN), the full ARN in its tooltip.
+export function actorTag(actor) {
+  if (!actor) return html`<span class="muted">—</span>`;
+  return html`<span class="actor" title="${actor}">${actorName(actor)}</span>`;
+}
+
+// An accessible progress bar: done (green), failed (red), busy (blue) out of total. Drawn in SVG
+// (widths are attributes, not inline styles).
 export function progressBar({ done = 0, failed = 0, busy = 0, total = 0 }, label) {
-  const pct = (n) => (total ? (100 * n) / total : 0);
+  const pct = (n) => (total ? Math.min(100, (100 * n) / total) : 0);
   const now = total ? Math.round(pct(done)) : 0;
-  const text = `${done} of ${total} done` + (failed ? `, ${failed} failed` : '') +
-    (busy ? `, ${busy} deploying` : '');
-  return `<div class="progress" role="progressbar" aria-label="${esc(label)}" aria-valuemin="0"
-      aria-valuemax="100" aria-valuenow="${now}" aria-valuetext="${esc(text)}" title="${esc(text)}">
-      <span class="done" style="width:${pct(done)}%"></span>
-      <span class="failed" style="width:${pct(failed)}%"></span>
-      <span class="busy" style="width:${pct(busy)}%"></span>
-    </div>`;
+  const text = `${done} of ${total} done${failed ? `, ${failed} failed` : ''}` +
+    `${busy ? `, ${busy} deploying` : ''}`;
+  const [d, f, b] = [pct(done), pct(failed), pct(busy)].map((n) => Math.round(n * 100) / 100);
+  return html`<div class="progress" role="progressbar" aria-label="${label}" aria-valuemin="0"
+      aria-valuemax="100" aria-valuenow="${now}" aria-valuetext="${text}" title="${text}">
+      <svg viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true" focusable="false">
+        <rect class="done" x="0" y="0" height="10" width="${d}"></rect>
+        <rect class="failed" x="${d}" y="0" height="10" width="${f}"></rect>
+        <rect class="busy" x="${Math.round((d + f) * 100) / 100}" y="0" height="10" width="${b}"></rect>
+      </svg></div>`;
 }
 
 export function progressText({ done = 0, failed = 0, busy = 0, total = 0 }) {
   return `${done}/${total}` + (failed ? ` · ${failed} failed` : '') + (busy ? ` · ${busy} busy` : '');
 }
 
-// "12 s ago" / "3 min ago" for an ISO time; empty for none.
-export function ago(iso) {
-  if (!iso) return '';
-  const seconds = Math.round((Date.now() - Date.parse(iso)) / 1000);
-  if (Number.isNaN(seconds)) return iso;
-  if (seconds < 60) return `${Math.max(seconds, 0)} s ago`;
-  if (seconds < 3600) return `${Math.round(seconds / 60)} min ago`;
-  if (seconds < 86400) return `${Math.round(seconds / 3600)} h ago`;
-  return iso.slice(0, 10);
-}
-
-// A <time> element with an absolute title and a relative text.
-export function timeTag(iso) {
-  if (!iso) return '<span class="muted">—</span>';
-  return `<time datetime="${esc(iso)}" title="${esc(iso)}">${esc(ago(iso))}</time>`;
-}
-
 // A message at the bottom right, gone after a few seconds.
 export function flash(message, kind = 'info') {
-  const box = $(`<div class="alert ${esc(kind)}"></div>`).text(message);
+  const box = $('<div></div>').addClass(`alert ${kind}`).text(message);
   $('#flash').empty().append(box);
   setTimeout(() => box.fadeOut(400, () => box.remove()), 6000);
 }

@@ -1,0 +1,266 @@
+"""Host helpers: ``fabu agent install HOST`` and the local stack's keys, ``fabu local host-key``.
+
+``host-key NAME`` mints a key for the host into the principals file (the store the local API
+reads on every request); ``host-key list`` shows the keys there (never a secret) and
+``host-key revoke NAME|KEY`` removes them. A revoke rewrites the file the way the API's own
+writer does: under the ``<file>.lock`` flock, to a temporary file renamed over the original
+(mode 0600), so the running API never reads half a file and no concurrent mint is lost.
+"""
+import contextlib
+import fcntl
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import click
+
+from fabu_cli import render
+from fabu_cli.base import EXIT_API, client, fail, json_out
+from fabu_cli.client import ConfigError
+
+CRON_LINE = "*/5 * * * * deploy /opt/fabu/bin/fabu-agent.sh"
+_HOST_RE = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+_KEY_RE = re.compile(r"[A-Z0-9]{16,128}")
+#: The first path segments the API keeps for itself (its schema.RESERVED_HOSTS).
+_RESERVED = ("project", "projects", "reports", "events", "health", "admin")
+
+
+def host_name(value: str) -> str:
+    """``value`` when it is an RFC 1123 host name the API can route; BadParameter otherwise."""
+    if not _HOST_RE.fullmatch(value or "") or value in _RESERVED:
+        raise click.BadParameter(f"{value!r} is not an RFC 1123 host name (lowercase letters, "
+                                 "digits, '-' and '.'), or is reserved by the API")
+    return value
+
+
+def agent_env(api_url: str, region: str, host: str, key: str | None = None,
+              secret: str | None = None) -> str:
+    """The text of ``/etc/fabu/agent.env`` for one host (see docs/host.md)."""
+    lines = [f"# /etc/fabu/agent.env for {host} (mode 0640 root:deploy)",
+             f"FABU_API_URL={api_url}", f"FABU_REGION={region}", f"FABU_HOST={host}"]
+    if key:
+        lines += [f"AWS_ACCESS_KEY_ID={key}", f"AWS_SECRET_ACCESS_KEY={secret or '<secret>'}"]
+    else:
+        lines += [f"# Static keys of IAM user fabu-hosts/{host}, or nothing on EC2 with the",
+                  "# instance role fabu-host (read through IMDSv2):",
+                  "# AWS_ACCESS_KEY_ID=AKIA...", "# AWS_SECRET_ACCESS_KEY=..."]
+    lines += ["FABU_ROOT=/opt/fabu", "FABU_SPLAY=240"]
+    return "\n".join(lines) + "\n"
+
+
+def _puppet(api_url: str, region: str, host: str, key: str | None) -> str:
+    keys = ""
+    if key:
+        keys = (f"\n    access_key_id     => '{key}',\n"
+                "    secret_access_key => Sensitive(lookup('fabu::secret_access_key')),")
+    return ("# The class fabu::agent is in docs/host.md (Puppet).\n"
+            f"node '{host}' {{\n  class {{ 'fabu::agent':\n    api_url => '{api_url}',\n"
+            f"    region  => '{region}',\n    splay   => 240,{keys}\n  }}\n}}\n")
+
+
+@click.group()
+def agent() -> None:
+    """Install the cron agent on hosts."""
+
+
+@agent.command("install")
+@click.argument("host", callback=lambda ctx, param, value: host_name(value))
+@click.option("--access-key-id", metavar="KEY", help="The host's static key (omit on EC2 with the "
+              "fabu-host instance role).")
+@click.option("--secret-access-key", metavar="SECRET", envvar="FABU_HOST_SECRET_ACCESS_KEY",
+              help="Its secret (better: env FABU_HOST_SECRET_ACCESS_KEY).")
+@click.pass_context
+def agent_install(ctx: click.Context, host: str, access_key_id: str | None,
+                  secret_access_key: str | None) -> None:
+    """Print the crontab line, agent.env and a Puppet snippet for HOST."""
+    api = client(ctx)
+    render.out.print("# 1. the agent: install -D -m 0755 agent/fabu-agent.sh /opt/fabu/bin/fabu-agent.sh")
+    render.out.print("# 2. /etc/cron.d/fabu")
+    render.out.print(CRON_LINE)
+    render.out.print("# 3. /etc/fabu/agent.env")
+    render.out.print(render.escape(agent_env(api.endpoint, api.region, host, access_key_id,
+                                             secret_access_key)))
+    render.out.print("# or all of it with Puppet")
+    render.out.print(render.escape(_puppet(api.endpoint, api.region, host, access_key_id)))
+
+
+# --- the local stack's keys -------------------------------------------------------------------
+
+@click.group()
+def local() -> None:
+    """Helpers for the local stack of `make run`."""
+
+
+def _fabu_module(name: str) -> ModuleType:
+    """``chalicelib.auth.<name>`` from the fabu repository this CLI is installed from."""
+    try:
+        return __import__(f"chalicelib.auth.{name}", fromlist=[name])
+    except ImportError:
+        repo = Path(__file__).resolve().parents[2]
+        if not (repo / "chalicelib" / "auth" / f"{name}.py").exists():
+            raise ConfigError("`fabu local` needs the fabu repository (chalicelib); run it from "
+                              "a checkout, with the CLI installed by `make`") from None
+        sys.path.insert(0, str(repo))
+        return __import__(f"chalicelib.auth.{name}", fromlist=[name])
+
+
+def _principals_path(path: str | None) -> str:
+    return path or os.environ.get("FABU_PRINCIPALS") or os.path.join(".fabu", "principals.json")
+
+
+class _HostKeyGroup(click.Group):
+    """``host-key NAME`` mints (as it always did); ``host-key list|revoke|mint ...`` otherwise."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["mint", *args]
+        return super().parse_args(ctx, args)
+
+
+_principals_option = click.option(
+    "--principals", "path", metavar="FILE",
+    help="Principals file (default: $FABU_PRINCIPALS or .fabu/principals.json).")
+
+
+@local.group("host-key", cls=_HostKeyGroup)
+def host_key() -> None:
+    """Host keys of the local stack: `host-key NAME` mints one; `list`, `revoke NAME|KEY`.
+
+    A host named `list`, `revoke` or `mint` is minted with `host-key mint NAME`.
+    """
+
+
+@host_key.command("mint")
+@click.argument("name", callback=lambda ctx, param, value: host_name(value))
+@_principals_option
+@click.option("--rotate", is_flag=True, help="Revoke the host's other keys once the new one is in.")
+@click.pass_context
+def mint(ctx: click.Context, name: str, path: str | None, rotate: bool) -> None:
+    """Mint host credentials for NAME into the local principals file; print its agent.env."""
+    path = _principals_path(path)
+    authz = _fabu_module("authz")
+    arn = authz.host_user_arn(name)
+    minted = _fabu_module("principals").add_principal(arn, path=path)
+    api = client(ctx)
+    render.note(f"minted {minted.access_key_id} for {arn} in {path}")
+    if rotate:
+        for key, _ in _revoke(path, lambda key, entry: key != minted.access_key_id
+                              and authz.host_of_arn(entry.get("arn", "")) == name):
+            render.note(f"revoked {key} (the host's previous key)")
+    render.out.print(render.escape(agent_env(api.endpoint, api.region, name,
+                                             minted.access_key_id, minted.secret_access_key)))
+
+
+@host_key.command("list")
+@_principals_option
+@click.pass_context
+def list_keys(ctx: click.Context, path: str | None) -> None:
+    """The keys of the principals file: key id, who it is (never a secret)."""
+    path = _principals_path(path)
+    authz = _fabu_module("authz")
+    rows = []
+    for key, entry in sorted(_read(path).items(), key=lambda kv: (str(kv[1].get("arn")), kv[0])):
+        arn = entry.get("arn", "")
+        host = authz.host_of_arn(arn)
+        rows.append({"access_key_id": key, "arn": arn, "host": host,
+                     "kind": "host" if host else "other", "temporary": bool(entry.get("session_token"))})
+    if json_out(ctx):
+        render.as_json({"principals": path, "keys": rows})
+    else:
+        render.key_table(path, rows)
+
+
+@host_key.command("revoke")
+@click.argument("target", metavar="NAME|KEY")
+@_principals_option
+@click.option("--force", is_flag=True, help="Also revoke a key that is not a host's (an admin's).")
+@click.pass_context
+def revoke(ctx: click.Context, target: str, path: str | None, force: bool) -> None:
+    """Remove every key of host NAME, or the access key KEY, from the principals file.
+
+    The running API refuses a revoked key at once (it re-reads the file when it changes).
+    """
+    path = _principals_path(path)
+    authz = _fabu_module("authz")
+    entries = _read(path)
+    if target in entries:
+        host = authz.host_of_arn(entries[target].get("arn", ""))
+        if host is None and not force:
+            fail(ctx, f"{target} is not a host key ({entries[target].get('arn')}); revoking it "
+                      "may lock you out", EXIT_API, "add --force to revoke it anyway")
+
+        def chosen(key: str, entry: dict) -> bool:
+            return key == target
+    elif _HOST_RE.fullmatch(target):
+        def chosen(key: str, entry: dict) -> bool:
+            return authz.host_of_arn(entry.get("arn", "")) == target
+    else:
+        chosen = None
+    removed = _revoke(path, chosen) if chosen else []
+    if not removed:
+        what = "key" if _KEY_RE.fullmatch(target) else "host key"
+        fail(ctx, f"no {what} {target!r} in {path}", EXIT_API,
+             "`fabu local host-key list` shows the keys there")
+    for key, arn in removed:
+        render.out.print(render.escape(f"revoked {key} ({arn}) from {path}"))
+
+
+def _read(path: str) -> dict:
+    """The principals file as JSON (an absent file has no keys)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        # Name the error class only: a JSON parser's message could quote a secret.
+        raise ConfigError(f"cannot read principals file {path}: {exc.__class__.__name__}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"principals file {path} must hold a JSON object")
+    return {key: entry for key, entry in data.items() if isinstance(entry, dict)}
+
+
+def _revoke(path: str, chosen) -> list[tuple[str, str]]:
+    """Remove the entries ``chosen(key, entry)`` picks, atomically; ``[(key, arn)]`` removed."""
+    if not os.path.exists(path):
+        return []
+    with _exclusive_lock(path):
+        with open(path, encoding="utf-8") as handle:
+            try:
+                data = json.load(handle)
+            except ValueError as exc:
+                raise ConfigError(f"cannot read principals file {path}: {exc.__class__.__name__}") from None
+        removed = [(key, entry.get("arn", "")) for key, entry in data.items()
+                   if isinstance(entry, dict) and chosen(key, entry)]
+        if removed:
+            _atomic_write(path, {k: v for k, v in data.items() if k not in dict(removed)})
+    return removed
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path: str) -> Iterator[None]:
+    """The flock on ``<path>.lock`` that ``chalicelib.auth.principals`` writers also take."""
+    fd = os.open(f"{path}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: str, data: dict) -> None:
+    handle, temp = tempfile.mkstemp(prefix=".principals-", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=2, sort_keys=True)
+            out.write("\n")
+        os.chmod(temp, 0o600)
+        os.replace(temp, path)
+    except BaseException:
+        os.unlink(temp)
+        raise

@@ -1,0 +1,64 @@
+"""moto's server for the suite, with DynamoDB transactions that save only the items they touch.
+
+moto 5 deep-copies every table a ``TransactWriteItems`` call names, to put it back when the
+transaction is cancelled: a cost that grows with the table (about 90 ms a call with a few hundred
+items), paid on every host report, the slowest call of the fleet tests. This keeps moto's
+semantics (all or nothing: a cancelled transaction leaves every item as it was) at the cost of
+the items involved: before the call it saves a copy of each item the operations name, and puts
+them back if the call raises. Everything else is moto's own server, unchanged.
+
+    python -m tests.support.emulator -H 127.0.0.1 -p 4566     # what tests/conftest.py runs
+
+A table is no longer deep-copied here at all (``Table.__deepcopy__`` answers the table itself):
+nothing else fabu uses copies a table (on-demand backups would, and fabu makes none).
+"""
+import copy
+from typing import Any
+
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
+from moto.server import main
+
+_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+def _target(backend: DynamoDBBackend, entry: dict) -> tuple[Table, Any, Any]:
+    """The table and key (as moto stores them) of one transaction entry."""
+    op_type, op = next(iter(entry.items()))
+    table = backend.get_table(op["TableName"])
+    if op_type == "Put":
+        key = {name: op["Item"][name] for name in (table.hash_key_attr, table.range_key_attr)
+               if name is not None}
+    else:
+        key = op["Key"]
+    hash_key, range_key = backend.get_keys_value(table, key)
+    return table, hash_key, range_key
+
+
+def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    saved = []
+    for entry in transact_items[:100]:  # moto refuses more than 100 itself
+        try:
+            table, hash_key, range_key = _target(self, entry)
+        except Exception:  # noqa: BLE001 - malformed: moto's own checks answer for it
+            continue
+        saved.append((table, hash_key, range_key,
+                      copy.deepcopy(table.get_item(hash_key, range_key))))
+    try:
+        _transact_write_items(self, transact_items)
+    except BaseException:
+        for table, hash_key, range_key, item in reversed(saved):
+            if item is None:
+                table.delete_item(hash_key, range_key)
+            elif range_key is not None:
+                table.items[hash_key][range_key] = item
+            else:
+                table.items[hash_key] = item
+        raise
+
+
+Table.__deepcopy__ = lambda self, memo: self
+DynamoDBBackend.transact_write_items = transact_write_items
+
+if __name__ == "__main__":
+    main()
