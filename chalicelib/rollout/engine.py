@@ -22,10 +22,9 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib import events, versions
 from chalicelib.build import releases
-from chalicelib.models import HostState, Project, Rollout, condition_failed
-from chalicelib.models import Freeze
-from chalicelib.rollout import alarms, freeze, gates, hostitems, lock, plan, rollback, store, timeline
-from chalicelib.rollout import analysis, windows
+from chalicelib.models import Freeze, HostState, Project, Rollout, condition_failed
+from chalicelib.rollout import (alarms, analysis, freeze, gates, hostitems, lock, plan, rollback,
+                                store, timeline, windows)
 from chalicelib.states import (DeployKind, HOST_DONE, HOST_FAILED, HOST_IN_FLIGHT, HOST_PENDING,
                                HostStatus, ReleaseState, RolloutState)
 from chalicelib.times import format_time
