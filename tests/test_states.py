@@ -202,7 +202,7 @@ def test_each_control_is_enabled_in_the_rollout_states_the_api_accepts():
 
 def _event_kinds() -> set[str]:
     """Every event kind ``chalicelib/`` records: the literal ones, and those made of a state."""
-    literal = re.compile(r"[\"']((?:project|build|artifact|release|rollout|host|gate|report|notify)"
+    literal = re.compile(r"[\"']((?:project|build|artifact|release|rollout|host|gate|report|notify|stage)"
                          r"\.[a-z_]+)[\"']")
     found = {kind for path in pathlib.Path(ROOT, "chalicelib").rglob("*.py")
              for kind in literal.findall(path.read_text())}

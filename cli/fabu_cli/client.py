@@ -11,7 +11,7 @@ region of ``--region``, else the profile's, else ``AWS_DEFAULT_REGION``/``AWS_RE
 """
 import json
 import os
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import botocore.exceptions
 import requests
@@ -137,7 +137,9 @@ class Client:
         """Signed request; returns ``Response`` for 2xx, raises ``ApiError``/``ConnectionFailed``."""
         url = self.endpoint + path
         if params:
-            url += "?" + urlencode(sorted((k, v) for k, v in params.items() if v is not None))
+            # %20, not "+", for spaces: SigV4's canonical query string encodes them so
+            url += "?" + urlencode(sorted((k, v) for k, v in params.items() if v is not None),
+                                   quote_via=quote)
         data = json.dumps(body).encode() if body is not None else b""
         hdrs = {"Content-Type": "application/json", "Accept": "application/json"}
         hdrs.update(headers or {})

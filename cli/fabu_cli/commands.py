@@ -1,16 +1,17 @@
 """The ``fabu`` command tree: the root (``base``) with every command group attached, and ``main``.
 
 ``projects`` (create, update, show, list, delete, scheduled updates, the field reference),
-``controls`` (promote, pause, resume, rollback, events), ``watch``, ``releases`` (CI uploads,
-the daily report) and ``hosts`` (the agent, the local stack's keys). Exit codes: ``base``.
+``controls`` (promote, pause, resume, rollback, events), ``freeze`` (the stage's freeze, thaw),
+``watch``, ``releases`` (CI uploads, the daily report) and ``hosts`` (the agent, the local stack's
+keys). Exit codes: ``base``.
 """
-from fabu_cli import controls, hosts, projects, releases
+from fabu_cli import controls, freeze, hosts, projects, releases
 from fabu_cli.base import (EXIT_API, EXIT_CONNECTION, EXIT_RELEASE_FAILED, EXIT_TIMEOUT, EXIT_USAGE,
                            WATCH_EXIT, cli)
 from fabu_cli.watch import watch
 
 for _command in (projects.project, projects.show, projects.list_, projects.delete, *controls.COMMANDS,
-                 watch, releases.release, releases.report, hosts.agent, hosts.local):
+                 *freeze.COMMANDS, watch, releases.release, releases.report, hosts.agent, hosts.local):
     cli.add_command(_command)
 
 __all__ = ["cli", "main", "EXIT_API", "EXIT_USAGE", "EXIT_CONNECTION", "WATCH_EXIT", "EXIT_TIMEOUT",

@@ -9,10 +9,24 @@ from fabu_cli.client import ApiError
 @click.command()
 @click.argument("project_id")
 @click.option("--full", is_flag=True, help="Release every remaining wave at once.")
+@click.option("--override-freeze", is_flag=True, help="Go through the stage's freeze (a hotfix); "
+              "needs --reason, recorded as rollout.freeze_override.")
+@click.option("--reason", metavar="TEXT", help="Why this promote goes through the freeze.")
 @click.pass_context
-def promote(ctx: click.Context, project_id: str, full: bool) -> None:
-    """Release the next wave now (or start a scheduled rollout)."""
-    params = {"full": "true" if full else None}
+def promote(ctx: click.Context, project_id: str, full: bool, override_freeze: bool,
+            reason: str | None) -> None:
+    """Release the next wave now (or start a scheduled rollout).
+
+    While the stage is frozen (`fabu freeze`) a promote is refused unless --override-freeze
+    --reason TEXT lets this one through.
+    """
+    if override_freeze and not (reason or "").strip():
+        raise click.UsageError("--override-freeze needs --reason TEXT (why this promote goes "
+                               "through the freeze)")
+    if reason is not None and not override_freeze:
+        raise click.UsageError("--reason goes with --override-freeze")
+    params = {"full": "true" if full else None,
+              "override_freeze": "true" if override_freeze else None, "reason": reason}
     show_rollout(ctx, client(ctx).post(project_path(project_id, "promote"), params=params).body)
 
 

@@ -10,6 +10,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from fabu_cli import watching
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -85,6 +87,8 @@ def rollout_summary(rollout: dict | None) -> None:
         table.add_row(str(wave.get("wave")), str(wave.get("size")),
                       "yes" if wave.get("released") else "no", _e(counts))
     out.print(table)
+    for line in watching.lines(rollout):  # alarms, analysis, window, freeze, bake: what watches it
+        out.print(_e(line))
 
 
 def host_table(hosts: list[dict]) -> None:

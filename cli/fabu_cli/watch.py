@@ -1,7 +1,9 @@
 """``fabu watch``: follow a project's newest rollout until it ends; its outcome is the exit code.
 
 Every ``--interval`` seconds it reads ``GET /api/v1/project/{id}`` (the rollout with per-wave
-counts, and the project's releases) and redraws one progress bar per wave. It ends when the
+counts, and the project's releases), redraws one progress bar per wave and prints what watches
+the rollout whenever it changes (alarms and their states, each wave's analysis, the deploy
+window, the stage's freeze, the time left: ``watching``). It ends when the
 rollout does (0 succeeded, 4 halted, 5 rolled back, 6 failed, 7 cancelled, 8 superseded), when
 the release the rollout waits for has failed (10: its build, or a CI upload that failed its
 check; the rollout itself keeps waiting for a fixed release), or after ``--timeout`` (9).
@@ -10,7 +12,7 @@ import time
 
 import click
 
-from fabu_cli import render
+from fabu_cli import render, watching
 from fabu_cli.base import (EXIT_API, EXIT_RELEASE_FAILED, EXIT_TIMEOUT, WATCH_EXIT, client, json_out,
                            project_path)
 from fabu_cli.client import ApiError, Client
@@ -59,8 +61,10 @@ def watch(ctx: click.Context, project_id: str, timeout: float, interval: float) 
         ctx.exit(EXIT_API)
     watched, failed_release = rollout["id"], None
     with render.WaveBars() as bars:
+        watched_by = watching.Watched(bars.progress.console)
         while True:
             bars.update(rollout)
+            watched_by.update(rollout)
             failed_release = _failed_release(body, rollout)
             if rollout["state"] in WATCH_EXIT or failed_release:
                 break

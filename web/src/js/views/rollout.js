@@ -1,5 +1,6 @@
-// The rollout panel: state, who started it and when, a live countdown while a wave bakes, the
-// overall bar, and one bar per wave with its start and finish times. Redrawn when the project's
+// The rollout panel: state, who started it and when, a live countdown while a wave bakes, what
+// the rollout is watched by (alarms, canary analysis, deploy window, freeze: watching.js), the
+// overall bar, and one bar per wave with its start and finish times and its analysis verdict. Redrawn when the project's
 // rollout changes; the clock (times.js) ages the times and runs the countdown in between.
 import { html } from '../html.js';
 import { humanize } from '../labels.js';
@@ -9,6 +10,7 @@ import { span } from '../times.js';
 import {
   actorTag, badge, Base, countdownTag, progressBar, progressText, timeTag,
 } from './ui.js';
+import { watchingBlock, waveAnalysis } from './watching.js';
 
 const R = RolloutState;
 
@@ -39,6 +41,7 @@ function waveRow(w, last) {
       ${progressBar(t, `Progress of wave ${w.wave}`)}
       <span class="progress-label">${progressText(t)}</span>
       <span class="wave-times">${size ? `${size} host${size === 1 ? '' : 's'} · ` : ''}${waveTimes(w)}</span>
+      ${w.analysis ? html`<span class="wave-judged">${waveAnalysis(w.analysis)}</span>` : ''}
     </div>`;
 }
 
@@ -78,6 +81,7 @@ function panel(r, overall) {
     ${r.reason ? html`<p class="rollout-reason">${humanize(r.reason)}</p>` : ''}
     ${facts(r)}
     ${bakeLine(r)}
+    ${watchingBlock(r)}
     <div class="wave overall"><strong>Overall</strong>${progressBar(overall, 'Overall rollout progress')}
       <span class="progress-label">${progressText(overall)}</span></div>
     <div class="waves">${(r.waves || []).map((w) => waveRow(w, last))}</div>
