@@ -18,7 +18,7 @@ import secrets
 import string
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from chalicelib.auth.sigv4 import AuthError, Principal
 
@@ -102,6 +102,20 @@ def add_principal(
         data[principal.access_key_id] = _to_json(principal)
         _atomic_write(target, data)
     return principal
+
+
+def remove_principals(path: str, chosen: Callable[[str, dict], bool]) -> list[tuple[str, str]]:
+    """Remove, atomically, the entries ``chosen(access_key_id, entry)`` picks; ``[(key, arn)]``."""
+    if not os.path.exists(path):
+        return []
+    with _exclusive_lock(path):
+        data = _read_json(path)
+        removed = [(key, entry.get("arn", "")) for key, entry in data.items()
+                   if isinstance(entry, dict) and chosen(key, entry)]
+        if removed:
+            gone = {key for key, _ in removed}
+            _atomic_write(path, {k: v for k, v in data.items() if k not in gone})
+    return removed
 
 
 def _stamp(path: str) -> tuple[int, int, int] | None:

@@ -2,18 +2,15 @@
 
 ``host-key NAME`` mints a key for the host into the principals file (the store the local API
 reads on every request); ``host-key list`` shows the keys there (never a secret) and
-``host-key revoke NAME|KEY`` removes them. A revoke rewrites the file the way the API's own
-writer does: under the ``<file>.lock`` flock, to a temporary file renamed over the original
-(mode 0600), so the running API never reads half a file and no concurrent mint is lost.
+``host-key revoke NAME|KEY`` removes them through the API's own writer
+(``chalicelib.auth.principals.remove_principals``: under the ``<file>.lock`` flock, a temporary
+file renamed over the original, mode 0600), so the running API never reads half a file and no
+concurrent mint is lost.
 """
-import contextlib
-import fcntl
 import json
 import os
 import re
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -226,41 +223,10 @@ def _read(path: str) -> dict:
 
 
 def _revoke(path: str, chosen) -> list[tuple[str, str]]:
-    """Remove the entries ``chosen(key, entry)`` picks, atomically; ``[(key, arn)]`` removed."""
-    if not os.path.exists(path):
-        return []
-    with _exclusive_lock(path):
-        with open(path, encoding="utf-8") as handle:
-            try:
-                data = json.load(handle)
-            except ValueError as exc:
-                raise ConfigError(f"cannot read principals file {path}: {exc.__class__.__name__}") from None
-        removed = [(key, entry.get("arn", "")) for key, entry in data.items()
-                   if isinstance(entry, dict) and chosen(key, entry)]
-        if removed:
-            _atomic_write(path, {k: v for k, v in data.items() if k not in dict(removed)})
-    return removed
-
-
-@contextlib.contextmanager
-def _exclusive_lock(path: str) -> Iterator[None]:
-    """The flock on ``<path>.lock`` that ``chalicelib.auth.principals`` writers also take."""
-    fd = os.open(f"{path}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    """Remove the entries ``chosen(key, entry)`` picks, atomically (``chalicelib.auth.principals``,
+    under the lock its writers take); ``[(key, arn)]`` removed."""
+    principals = _fabu_module("principals")
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: str, data: dict) -> None:
-    handle, temp = tempfile.mkstemp(prefix=".principals-", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2, sort_keys=True)
-            out.write("\n")
-        os.chmod(temp, 0o600)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
+        return principals.remove_principals(path, chosen)
+    except principals.PrincipalsError as exc:
+        raise ConfigError(str(exc)) from None

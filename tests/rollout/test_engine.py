@@ -3,33 +3,12 @@
 The fleet (``tests/support/fleet.py``) polls, fetches scripts and reports like the agent would;
 the tests move time by passing ``now`` to ``rollout.tick.run``. To keep the file fast, the
 scenarios use ``canary_hosts`` to decide which hosts make up the early waves and let only the
-hosts that matter run their cron; the first test polls the whole fleet every round.
+hosts that matter run their cron (``test_fleet.py`` polls the whole fleet every round).
 """
 import threading
 
 from tests.support.fleet import (FLEET_HOSTS as HOSTS, create, events_of, later, put,
-                                 ready_release, rollout_of, tick, wave_counts)
-
-
-def test_four_wave_rollout_reaches_every_host_wave_by_wave(api, fleet):
-    create(api, HOSTS, rollout={"waves": [2, "10%", "50%", "100%"], "canary_hosts": [HOSTS[42]]})
-    assert rollout_of(api)["state"] == "waiting_release"  # the release was not ready at create
-    assert tick()["rollouts"]["web"] == "running"
-    sizes = []
-    for wave in range(4):
-        handed = fleet.round([h for h in HOSTS if h not in fleet.at("1.0.0")])
-        sizes.append(len(handed))
-        if wave == 0:
-            assert HOSTS[42] in [h for h, _ in handed]
-        tick()
-    assert sizes == [2, 18, 80, 100]
-    rollout = rollout_of(api)
-    assert rollout["state"] == "succeeded"
-    assert wave_counts(rollout) == [{"succeeded": 2}, {"succeeded": 18}, {"succeeded": 80},
-                                    {"succeeded": 100}]
-    assert len(fleet.at("1.0.0")) == 200
-    assert len(events_of("web", "rollout.wave_started")) == 4
-    assert len(events_of("web", "rollout.succeeded")) == 1
+                                 ready_release, rollout_of, tick)
 
 
 def test_deploy_at_and_apply_at_wait_for_their_time(api, fleet):
