@@ -49,7 +49,7 @@ wipe: $(STAMP)
 
 # The suite waits on real processes (agents, chalice local, Chromium) more than it computes:
 # TEST_WORKERS pytest-xdist workers, each with its own emulator, keep it well under 10 minutes.
-TEST_WORKERS ?= 6
+TEST_WORKERS ?= 4
 test: install
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 

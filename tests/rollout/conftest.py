@@ -1,4 +1,4 @@
-"""The rollout tests' fleet: 200 simulated hosts (``tests/support/fleet.py``) speaking the API."""
+"""The rollout tests' fleet: 100 simulated hosts (``tests/support/fleet.py``) speaking the API."""
 import pytest
 
 from tests.support.fleet import FLEET_HOSTS, Fleet

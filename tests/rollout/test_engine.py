@@ -1,4 +1,4 @@
-"""The rollout engine driven through the API: a 200-host simulated fleet, waves, leases, ticks.
+"""The rollout engine driven through the API: a 100-host simulated fleet, waves, leases, ticks.
 
 The fleet (``tests/support/fleet.py``) polls, fetches scripts and reports like the agent would;
 the tests move time by passing ``now`` to ``rollout.tick.run``. To keep the file fast, the

@@ -3,7 +3,7 @@ from tests.support.fleet import FLEET_HOSTS as HOSTS, create, events_of, put, ro
 
 
 def _two_versions(api, fleet, v2_rollout, canaries=10):
-    """v1 rolled out on the first ``canaries`` hosts; then v2 on all 200, canaries first."""
+    """v1 rolled out on the first ``canaries`` hosts; then v2 on all 100, canaries first."""
     early = HOSTS[:canaries]
     create(api, early)
     tick()
@@ -15,7 +15,7 @@ def _two_versions(api, fleet, v2_rollout, canaries=10):
 
 
 def test_a_failure_in_wave_1_halts_and_rolls_back_all_at_once(api, fleet):
-    early = _two_versions(api, fleet, {"waves": [2, "5%", "50%", "100%"], "max_failures": 0,
+    early = _two_versions(api, fleet, {"waves": [2, "10%", "50%", "100%"], "max_failures": 0,
                                        "bake_seconds": 0})
     fleet.round(early)                      # wave 0: the two canaries succeed
     tick()

@@ -39,7 +39,7 @@ def hosts_named(prefix, count):
 
 
 #: The simulated fleet of the rollout tests (``tests/rollout/conftest.py``'s ``fleet``).
-FLEET_HOSTS = hosts_named("web", 200)
+FLEET_HOSTS = hosts_named("web", 100)
 
 
 def later(seconds):
