@@ -305,3 +305,19 @@ def live_stack(moto_server, tmp_path_factory):
 def live(live_stack, aws):
     """The live stack with clean data."""
     return live_stack
+
+
+#: Files that take minutes (real processes: ``make run``, agents, Chromium, the 100-host fleet),
+#: run first: pytest-xdist hands out whole files in collection order, and one of these started
+#: last would keep the suite waiting on it alone.
+SLOW_FIRST = ("tests/infra/test_quickstart.py", "tests/infra/test_restart.py", "tests/web/",
+              "tests/infra/test_demo.py", "tests/rollout/test_fleet.py",
+              "tests/hosts/test_host_e2e.py", "tests/infra/test_package.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    def rank(item):
+        path = os.path.relpath(str(item.fspath), ROOT)
+        return next((i for i, prefix in enumerate(SLOW_FIRST) if path.startswith(prefix)),
+                    len(SLOW_FIRST))
+    items.sort(key=rank)  # stable: every other file, and the tests in each file, keep their order
