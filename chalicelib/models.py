@@ -268,7 +268,8 @@ class HostState(Model):
     ``status``: ``idle`` (nothing to do), ``waiting`` (in a wave not yet released), ``pending``
     (deploy released, not yet handed out), ``in_progress`` (script handed out, lease running),
     ``succeeded``, ``failed``, ``lost`` (lease expired), ``skipped`` (already at target),
-    ``rollback_pending``, ``rolled_back``.
+    ``rollback_pending``, ``rolled_back``, ``draining`` (out of its target groups before its
+    deploy), ``left`` (no longer in the fleet).
     """
     Meta = _meta("hosts")
     host = UnicodeAttribute(hash_key=True)
@@ -301,6 +302,20 @@ class HostState(Model):
     msg_window = UTCDateTimeAttribute(null=True)
     msg_count = NumberAttribute(null=True)
     msg_dropped = NumberAttribute(null=True)
+    # How the host belongs to the project: "listed" (``spec.hosts``) or "fleet" (found by the
+    # fleet sync from ``spec.fleet``: ``chalicelib.fleet``), its Availability Zone (or the
+    # listed host's ``zone``), when it joined and when it left (status ``left``).
+    member = UnicodeAttribute(null=True)
+    zone = UnicodeAttribute(null=True)
+    joined_at = UTCDateTimeAttribute(null=True)
+    left_at = UTCDateTimeAttribute(null=True)
+    # What the agent last said the host runs (its ``current`` link), written only when it
+    # changes, and since when: drift (``chalicelib.drift``) compares it with the good version.
+    seen_version = UnicodeAttribute(null=True)
+    seen_at = UTCDateTimeAttribute(null=True)
+    # Traffic draining around this host's deploy (``chalicelib.rollout.drain``):
+    # {"target_groups": [arn], "state": "draining" | "out" | "registered", "since", "until"}
+    drain = JSONAttribute(null=True)
     project_index = ProjectHostsIndex()
 
 

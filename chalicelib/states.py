@@ -22,6 +22,8 @@ class HostStatus(enum.StrEnum):
     SKIPPED = "skipped"                    # already at the target version
     ROLLBACK_PENDING = "rollback_pending"  # a rollback released, not yet handed out
     ROLLED_BACK = "rolled_back"
+    DRAINING = "draining"                  # out of its target groups, connections draining
+    LEFT = "left"                          # no longer in the fleet (terminated, stopped, detached)
 
 
 class RolloutState(enum.StrEnum):
@@ -75,9 +77,13 @@ HOST_DONE = frozenset({HostStatus.SUCCEEDED, HostStatus.FAILED, HostStatus.LOST,
 #: Host items that count against ``max_failures``.
 HOST_FAILED = frozenset({HostStatus.FAILED, HostStatus.LOST})
 #: Host items released and not yet reported back.
-HOST_IN_FLIGHT = frozenset({HostStatus.PENDING, HostStatus.IN_PROGRESS, HostStatus.ROLLBACK_PENDING})
+HOST_IN_FLIGHT = frozenset({HostStatus.DRAINING, HostStatus.PENDING, HostStatus.IN_PROGRESS,
+                            HostStatus.ROLLBACK_PENDING})
 #: Host items a poll hands out.
 HOST_PENDING = (HostStatus.PENDING, HostStatus.ROLLBACK_PENDING)
+#: Host items of hosts that left the fleet: in no group above; they count in no wave total,
+#: threshold, progress or drift (readers of a project's items leave them out).
+HOST_GONE = frozenset({HostStatus.LEFT})
 #: The status the project view shows for a listed host that has no item yet (never stored).
 HOST_UNKNOWN = "unknown"
 #: Host items not yet at rest (drift is only judged on the others).
@@ -114,6 +120,7 @@ def as_json() -> dict:
         "HOST_DONE": sorted(values(HOST_DONE)), "HOST_FAILED": sorted(values(HOST_FAILED)),
         "HOST_IN_FLIGHT": sorted(values(HOST_IN_FLIGHT)), "HOST_PENDING": values(HOST_PENDING),
         "HOST_UNSETTLED": sorted(values(HOST_UNSETTLED)), "HOST_UNKNOWN": HOST_UNKNOWN,
+        "HOST_GONE": sorted(values(HOST_GONE)),
         "RELEASE_BUILDING": sorted(values(RELEASE_BUILDING)),
         "REPORT_WENT_WELL": values(REPORT_WENT_WELL), "REPORT_WENT_WRONG": values(REPORT_WENT_WRONG),
         "ROLLOUT_ACTIVE": values(ROLLOUT_ACTIVE), "ROLLOUT_NOT_STARTED": values(ROLLOUT_NOT_STARTED), "ROLLOUT_IN_PROGRESS": values(ROLLOUT_IN_PROGRESS),

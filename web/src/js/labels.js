@@ -31,6 +31,8 @@ export const LABELS = Object.freeze({
     [H.SKIPPED]: 'Skipped (already there)',
     [H.ROLLBACK_PENDING]: 'Rollback queued',
     [H.ROLLED_BACK]: 'Rolled back',
+    [H.DRAINING]: 'Draining traffic',
+    [H.LEFT]: 'Left the fleet',
     [generated.HOST_UNKNOWN]: 'Not planned yet',
   }),
   RolloutState: Object.freeze({
