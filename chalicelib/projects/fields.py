@@ -155,14 +155,19 @@ def validate_time(errors: Errors, path: str, value: Any) -> None:
 
 
 def validate_hosts(errors: Errors, hosts: Any) -> None:
-    """A list of distinct host names, at most ``MAX_HOSTS``."""
+    """A list of distinct host names (or ``{name, zone}``), at most ``MAX_HOSTS``."""
     if not check_type(errors, "hosts", hosts, list, "a list of host names"):
         return
     if len(hosts) > schema.MAX_HOSTS:
         errors.add("hosts", f"at most {schema.MAX_HOSTS} hosts per project")
         return
     seen = {}
-    for i, host in enumerate(hosts):
+    for i, entry in enumerate(hosts):
+        host = entry
+        if isinstance(entry, dict):
+            if not _valid_zoned_host(errors, f"hosts[{i}]", entry):
+                continue
+            host = entry["name"]
         problem = host_name_problem(host)
         if problem:
             errors.add(f"hosts[{i}]", problem)
@@ -170,3 +175,21 @@ def validate_hosts(errors: Errors, hosts: Any) -> None:
             errors.add(f"hosts[{i}]", f"duplicate host {host} (also hosts[{seen[host]}])")
         else:
             seen[host] = i
+
+
+def _valid_zoned_host(errors: Errors, path: str, entry: dict) -> bool:
+    """``{name, zone}``: a host with its zone; False (and errors added) when malformed."""
+    ok = True
+    for key in entry:
+        if key not in schema.ZONED_HOST_FIELDS:
+            errors.add(f"{path}.{key}", "unknown field (a host is a name or {name, zone})")
+            ok = False
+    if "name" not in entry:
+        errors.add(f"{path}.name", "is required")
+        return False
+    zone = entry.get("zone")
+    if zone is not None and check_string(errors, f"{path}.zone", zone, schema.MAX_ZONE_LENGTH) \
+            and not schema.ZONE_RE.fullmatch(zone):
+        errors.add(f"{path}.zone", "must be a zone name such as us-east-1a (letters, digits, '-')")
+        ok = False
+    return ok and (zone is None or isinstance(zone, str))

@@ -133,7 +133,8 @@ def _top(default_of: dict) -> Iterator[Row]:
            f"at most {lengths['description']} characters", "free text shown in the console")
     yield ("hosts", "list of host names", default("hosts"), f"at most {schema.MAX_HOSTS}, each "
            f"an RFC 1123 name (lowercase, at most {schema.MAX_HOST_NAME} characters), no duplicates; "
-           f"{', '.join(f'`{h}`' for h in sorted(schema.RESERVED_HOSTS))} are reserved",
+           f"{', '.join(f'`{h}`' for h in sorted(schema.RESERVED_HOSTS))} are reserved; an "
+           "entry may be `{name, zone}` (a zone of letters, digits and `-`) for zone-aware waves",
            "the hosts that run the project")
     yield ("source", "object or null", default("source"), "see [source](#source)",
            "where the release is built from; without one, CI uploads it (`fabu release upload`)")

@@ -37,6 +37,11 @@ RESERVED_HOSTS = frozenset({"project", "projects", "reports", "events", "health"
                             "freeze"})
 MAX_HOST_NAME = 253
 MAX_HOSTS = 5000
+#: A listed host with its zone: ``{"name": "web-1", "zone": "us-east-1a"}``.
+ZONED_HOST_FIELDS = ("name", "zone")
+#: An Availability Zone (or any failure-domain label a listed host carries).
+ZONE_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})")
+MAX_ZONE_LENGTH = 64
 
 SOURCE_FIELDS = ("type", "url", "ref", "credentials")
 #: The URL schemes each source type takes (``file`` for git only on the local stage).

@@ -13,7 +13,7 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib import config, events, pagination
 from chalicelib.errors import Conflict, ValidationError
 from chalicelib.models import HostState, Project, delete_if, save_if
-from chalicelib.projects import scheduled
+from chalicelib.projects import hostlist, scheduled
 from chalicelib.projects.redaction import keep_secrets
 from chalicelib.projects.store import ensure_release, load, merge, save_or_conflict
 from chalicelib.projects.validation import validate_merged, validate_project
@@ -62,7 +62,7 @@ def create(body: dict, actor: str) -> dict:
     if not save_if(project, Project.id.does_not_exist()):
         raise Conflict(f"project {name!r} already exists: update it with PUT")
     events.record(name, "project.created", actor, {"version": spec["version"],
-                                                    "hosts": len(spec["hosts"])},
+                                                    "hosts": len(hostlist.names(spec))},
                   message=f"project created at version {spec['version']}")
     ensure_release(project, actor, None)
     rollout_changes.plan_change(name, actor, None)  # the first rollout starts (or is scheduled)

@@ -10,7 +10,7 @@ import copy
 from typing import Any
 
 from chalicelib.errors import ValidationError
-from chalicelib.projects import fields, hooks, schema
+from chalicelib.projects import fields, hooks, hostlist, schema
 from chalicelib.projects.checks import Errors, check_string
 from chalicelib.projects.rollout_fields import validate_rollout
 
@@ -46,7 +46,7 @@ def _check_body(errors: Errors, body: dict, partial: bool, local: bool) -> None:
     if "hosts" in body:
         fields.validate_hosts(errors, body["hosts"])
     if "rollout" in body:
-        validate_rollout(errors, body["rollout"], body.get("hosts"), check_alarms=True)
+        validate_rollout(errors, body["rollout"], _names(body.get("hosts")), check_alarms=True)
     if "notify" in body:
         hooks.validate_notify(errors, body["notify"], local)
     if "gates" in body:
@@ -78,6 +78,10 @@ def validate_project(body: Any, *, partial: bool = False, local: bool = False) -
 def validate_merged(spec: dict) -> None:
     """Cross-field checks on the settings after an update is merged (canaries ⊆ hosts, waves)."""
     errors = Errors()
-    validate_rollout(errors, spec.get("rollout", {}), spec.get("hosts"))
+    validate_rollout(errors, spec.get("rollout", {}), hostlist.names(spec))
     errors.raise_if_any()
 
+
+def _names(hosts: Any) -> Any:
+    """The host names of a ``hosts`` value (anything else as is: it is reported invalid)."""
+    return hostlist.names({"hosts": hosts}) if isinstance(hosts, list) else hosts

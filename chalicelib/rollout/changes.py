@@ -11,6 +11,7 @@ import secrets
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.models import Project, Rollout, update_if
+from chalicelib.projects import hostlist
 from chalicelib.rollout import engine, hostitems, lock, store, timeline
 from chalicelib.states import HOST_PENDING, ROLLOUT_ACTIVE, HostStatus, RolloutState
 from chalicelib.times import format_time, parse_time, utcnow
@@ -102,7 +103,7 @@ def _follow_changes(project: dict, actor: str, previous_spec: dict) -> None:
     added to a planned rollout join its last wave, removed hosts leave it."""
     if store.newest(project["id"]) is None:
         return
-    old_hosts, new_hosts = set(previous_spec.get("hosts", [])), set(project.get("hosts", []))
+    old_hosts, new_hosts = set(hostlist.names(previous_spec)), set(hostlist.names(project))
     moved = project.get("deploy_at") != previous_spec.get("deploy_at")
     if not moved and old_hosts == new_hosts:
         return

@@ -23,6 +23,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from chalicelib import events, versions
 from chalicelib.build import releases
 from chalicelib.models import Freeze, HostState, Project, Rollout, condition_failed
+from chalicelib.projects import hostlist
 from chalicelib.rollout import (alarms, analysis, freeze, gates, hostitems, lock, plan, rollback,
                                 store, timeline, windows)
 from chalicelib.states import (DeployKind, HOST_DONE, HOST_FAILED, HOST_IN_FLIGHT, HOST_PENDING,
@@ -106,7 +107,7 @@ def start(rollout: Rollout, now: datetime.datetime, actor: str, *, ask_gates: bo
     if _gate_holds(rollout, 0, now, actor, project.spec, ask_gates, deadline):
         return rollout.state
     settings = store.settings(rollout)
-    waves = plan.plan_waves(rollout.project, project.spec.get("hosts", []),
+    waves = plan.plan_waves(rollout.project, hostlist.names(project.spec),
                             settings.get("canary_hosts", []), settings.get("waves", ["100%"]))
     cutoff = now - store.deploy_timeout(rollout)
     planned = {host for wave in waves for host in wave}
@@ -145,7 +146,7 @@ def _start_blocker(rollout: Rollout, spec: dict, items: list[HostState],
         detail = f": {release.error}" if release is not None and release.error else ""
         return f"waiting for release {rollout.version} ({state}{detail})"
     for dep in store.settings(rollout).get("depends_on", []):
-        reason = _remote_dependency_blocker(dep, spec.get("hosts", []))
+        reason = _remote_dependency_blocker(dep, hostlist.names(spec))
         if reason:
             return reason
     cutoff = now - store.deploy_timeout(rollout)
@@ -162,7 +163,7 @@ def _remote_dependency_blocker(dep: dict, hosts: list[str]) -> str | None:
     that satisfies the spec (hosts that run it are gated one by one on poll)."""
     name, spec = dep["project"], dep.get("version") or ">=0"
     try:
-        dep_hosts = set(Project.get(name).spec.get("hosts", []))
+        dep_hosts = set(hostlist.names(Project.get(name).spec))
     except DoesNotExist:
         return f"blocked: waiting for {name} {spec} (no such project)"
     if all(host in dep_hosts for host in hosts):

@@ -9,6 +9,7 @@ rollouts partition and the hosts ``project-index``. Nothing here writes.
 import datetime
 
 from chalicelib.models import HostState, Rollout
+from chalicelib.projects import hostlist
 from chalicelib.rollout import alarms, analysis, freeze, hostitems, plan, store, timeline, windows
 from chalicelib.states import (HOST_FAILED, HOST_UNKNOWN, ROLLOUT_ACTIVE, ROLLOUT_NOT_STARTED, HostStatus,
                                RolloutState)
@@ -105,7 +106,7 @@ def hosts(project_id: str, spec: dict) -> dict:
     silent_after = store.silent_after()
     items = {i.host: i for i in hostitems.all_items(project_id)}
     rows, seen = [], {}
-    for host in spec.get("hosts", []):
+    for host in hostlist.names(spec):
         item = items.get(host)
         rows.append(_host_row(host, item, now - silent_after) if item else _unknown_row(host))
         running = item.running_version if item else None

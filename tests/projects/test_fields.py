@@ -3,7 +3,7 @@ import pytest
 
 from chalicelib import versions
 from chalicelib.errors import ValidationError
-from chalicelib.projects import fields, validation
+from chalicelib.projects import fields, hostlist, validation
 from chalicelib.projects.checks import Errors
 from tests.conftest import base_project
 
@@ -88,4 +88,14 @@ def test_a_script_over_64_kb_of_utf8_is_too_long_even_under_64_k_characters():
 def test_hosts_name_the_first_place_of_a_duplicate():
     with pytest.raises(ValidationError) as caught:
         validation.validate_project(base_project(hosts=["a.example.com", "b.example.com", "a.example.com"]))
+    assert caught.value.fields == {"hosts[2]": "duplicate host a.example.com (also hosts[0])"}
+
+
+def test_a_listed_host_may_carry_its_zone_and_duplicates_count_by_name():
+    hosts = [{"name": "a.example.com", "zone": "us-east-1a"}, "b.example.com"]
+    validation.validate_project(base_project(hosts=hosts))
+    assert hostlist.names({"hosts": hosts}) == ["a.example.com", "b.example.com"]
+    assert hostlist.zones({"hosts": hosts}) == {"a.example.com": "us-east-1a"}
+    with pytest.raises(ValidationError) as caught:
+        validation.validate_project(base_project(hosts=hosts + [{"name": "a.example.com"}]))
     assert caught.value.fields == {"hosts[2]": "duplicate host a.example.com (also hosts[0])"}
