@@ -83,10 +83,17 @@ def boto_client(service):
     return boto3.session.Session().client(service)
 
 
+@functools.lru_cache(maxsize=None)
+def _key_names(table):
+    """A table's key attribute names (the tables never change within a session)."""
+    schema = boto_client("dynamodb").describe_table(TableName=table)["Table"]["KeySchema"]
+    return tuple(k["AttributeName"] for k in schema)
+
+
 def _wipe(resources):
     ddb = boto_client("dynamodb")
     for name in {v for k, v in resources.items() if k.endswith("Table")}:
-        keys = [k["AttributeName"] for k in ddb.describe_table(TableName=name)["Table"]["KeySchema"]]
+        keys = _key_names(name)
         for page in ddb.get_paginator("scan").paginate(TableName=name, ProjectionExpression=",".join(
                 "#k%d" % i for i in range(len(keys))),
                 ExpressionAttributeNames={"#k%d" % i: k for i, k in enumerate(keys)}):

@@ -1,4 +1,5 @@
-"""moto's server for the suite, with DynamoDB transactions that save only the items they touch.
+"""moto's server for the suite: DynamoDB transactions that save only the items they touch, and
+Queries that look only at the partition they name.
 
 moto 5 deep-copies every table a ``TransactWriteItems`` call names, to put it back when the
 transaction is cancelled: a cost that grows with the table (about 90 ms a call with a few hundred
@@ -11,12 +12,22 @@ them back if the call raises. Everything else is moto's own server, unchanged.
 
 A table is no longer deep-copied here at all (``Table.__deepcopy__`` answers the table itself):
 nothing else fabu uses copies a table (on-demand backups would, and fabu makes none).
+
+moto's ``Table.query`` starts from ``all_items()``, every item of the table sorted by key, then
+keeps the partition asked for and sorts again: a host's poll (a Query on its own partition) cost
+grows with the whole hosts table. While a Query runs, ``all_items`` here answers only the named
+partition of the table (a Query on the table) or the items unsorted (a Query on an index, which
+moto filters and sorts itself); the answer is the same, Scans still get moto's sorted list.
+
+Requests are not logged one line each (the suite makes hundreds of thousands); errors still are.
 """
 import copy
+import threading
 from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
+from moto.moto_server.werkzeug_app import MotoRequestHandler
 from moto.server import main
 
 _transact_write_items = DynamoDBBackend.transact_write_items
@@ -57,7 +68,36 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
         raise
 
 
+_query, _all_items = Table.query, Table.all_items
+_running = threading.local()  # the Query this thread is in: (table, hash key or None for an index)
+
+
+def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+    index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+    _running.query = (self, None if index_name else hash_key)
+    try:
+        return _query(self, hash_key, *args, **kwargs)
+    finally:
+        _running.query = None
+
+
+def all_items(self: Table) -> list:
+    running = getattr(_running, "query", None)
+    if running is None or running[0] is not self:
+        return _all_items(self)
+    hash_key = running[1]
+    if hash_key is None:  # an index: moto keeps the matching items and sorts them itself
+        return [item for part in self.items.values()
+                for item in (part.values() if self.range_key_attr else [part])]
+    part = self.items.get(hash_key)
+    if part is None:
+        return []
+    return list(part.values()) if self.range_key_attr else [part]
+
+
 Table.__deepcopy__ = lambda self, memo: self
+Table.query, Table.all_items = query, all_items
+MotoRequestHandler.log_request = lambda self, code="-", size="-": None
 DynamoDBBackend.transact_write_items = transact_write_items
 
 if __name__ == "__main__":
