@@ -20,6 +20,7 @@ partition of the table (a Query on the table) or the items unsorted (a Query on 
 moto filters and sorts itself); the answer is the same, Scans still get moto's sorted list.
 
 Requests are not logged one line each (the suite makes hundreds of thousands); errors still are.
+Queries on an index read a sorted copy of the partition (``tests.support.emulator_index``).
 """
 import copy
 import threading
@@ -98,6 +99,10 @@ def all_items(self: Table) -> list:
 Table.__deepcopy__ = lambda self, memo: self
 Table.query, Table.all_items = query, all_items
 MotoRequestHandler.log_request = lambda self, code="-", size="-": None
+
+from tests.support import emulator_index  # noqa: E402 - installed last: it wraps the patches above
+
+emulator_index.install()
 DynamoDBBackend.transact_write_items = transact_write_items
 
 if __name__ == "__main__":
