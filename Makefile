@@ -39,8 +39,11 @@ run: install
 N ?= 3
 comma := ,
 space := $(subst ,, )
+# `make hosts N=3 TAGS="app=hello"` or `make hosts N=3 ASG=hello-asg`: the hosts are emulator
+# instances (named by instance id) of those tags or that group; again with another N: scale.
 hosts: $(STAMP)
-	$(BIN)/python -m infra.hosts --count $(N) $(if $(strip $(HOSTS)),--hosts $(subst $(space),$(comma),$(strip $(HOSTS))))
+	$(BIN)/python -m infra.hosts --count $(N) $(if $(strip $(HOSTS)),--hosts $(subst $(space),$(comma),$(strip $(HOSTS)))) \
+		$(if $(strip $(TAGS)),--tags "$(strip $(TAGS))") $(if $(strip $(ASG)),--group "$(strip $(ASG))")
 
 # `make wipe`: delete the saved data and the sandbox hosts (refused while `make run` or
 # `make hosts` runs); the keys in .fabu/principals.json and .fabu/credentials stay.

@@ -4,7 +4,8 @@ import json
 from chalice import Chalice, Rate
 
 from chalicelib import config
-from chalicelib.api import artifacts, console, controls, events, freeze, hosts, projects, reports
+from chalicelib.api import (artifacts, console, controls, events, freeze, hosts, members, projects,
+                            reports)
 from chalicelib.auth.localauth import make_sigv4_middleware
 from chalicelib.build import worker
 from chalicelib.notify import notifications
@@ -13,7 +14,7 @@ from chalicelib.rollout import tick as rollout_tick
 
 app = Chalice(app_name="fabu")
 app.register_middleware(make_sigv4_middleware(app), "http")
-for blueprint in (projects, controls, artifacts, events, reports, freeze, console, hosts):
+for blueprint in (projects, controls, artifacts, events, reports, freeze, console, hosts, members):
     app.register_blueprint(blueprint.bp)
 
 

@@ -3,9 +3,12 @@
 #
 #   */5 * * * * deploy /opt/fabu/bin/fabu-agent.sh
 #
-# One run = one signed poll of GET $FABU_API_URL/api/v1/$FABU_HOST (200: a deploy is pending,
-# 204: nothing to do) and, when something is pending, one download of the generated deploy
-# script to a file, a completeness check, and one run of it with bash. Never `curl | bash`.
+# One run = one signed poll of GET $FABU_API_URL/api/v1/$FABU_HOST?current=<project>:<version>,...
+# (what each project's `current` release is here; 200: a deploy is pending or draining, 204:
+# nothing to do) and, when something is pending, one download of the generated deploy script to
+# a file, a completeness check, and one run of it with bash. Never `curl | bash`. A host whose
+# deploy waits for its connections to drain prints one line per project and exits 0; the deploy
+# follows on a later run.
 # A deploy script that died mid-deploy (host rebooted, killed) leaves an in-flight marker; the
 # API then still holds that deploy in progress and answers 204, so the next run fetches the
 # script anyway: the script reports the interrupted deploy before anything else.
@@ -64,6 +67,10 @@ CONFIG_KEYS=(FABU_API_URL FABU_REGION FABU_HOST FABU_ROOT FABU_SPLAY FABU_IMDS_U
     no_proxy CURL_CA_BUNDLE)
 # The longest agent.env read (lines).
 CONFIG_MAX_LINES=1000
+# The longest ?current= value (characters before encoding: the API's limit), the most project
+# directories read for it, and the API's patterns of a project name and a version.
+CURRENT_MAX_CHARS=2000 CURRENT_MAX_PROJECTS=500
+PROJECT_PATTERN='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' VERSION_PATTERN='^[A-Za-z0-9][A-Za-z0-9.+~:-]{0,127}$'
 
 # read_config FILE: set and export the KEY=VALUE lines of FILE, read as data. A value means what
 # it would mean to a shell reading the file, minus anything that would expand or run there: a
@@ -256,6 +263,75 @@ check_complete() {
     fi
 }
 
+# One "<project>:<version>" line per project directory of $FABU_ROOT (at most
+# CURRENT_MAX_PROJECTS): the version in current/.fabu-version, none after the colon when there is
+# no current release (no link, or a dangling one); left out when current has no readable version.
+current_entries() {
+    local dir name version n=0
+    for dir in "$FABU_ROOT"/*/; do
+        name=${dir%/} && name=${name##*/} && version=""
+        [[ -d $dir && $name =~ $PROJECT_PATTERN ]] || continue
+        if [[ -e $dir/current ]]; then
+            [[ ! -f $dir/current/.fabu-version ]] || IFS= read -r version <"$dir/current/.fabu-version" || true
+            [[ $version =~ $VERSION_PATTERN ]] || continue
+        elif [[ ! -L $dir/current && ! -d $dir/releases ]]; then
+            continue  # not a project directory
+        fi
+        printf '%s:%s\n' "$name" "$version"
+        n=$((n + 1))
+        ((n < CURRENT_MAX_PROJECTS)) || break
+    done
+}
+
+# The poll's query string, ?current=<project>:<version>,... percent-encoded (empty without
+# projects), of at most CURRENT_MAX_CHARS characters: when not all fit, as many as fit from a
+# random one on (said on stderr), so every project's turn comes on a later run.
+current_query() {
+    local -a entries=()
+    local value="" candidate i n start=0 left=0
+    mapfile -t entries < <(current_entries)
+    n=${#entries[@]}
+    candidate=$(IFS=, && printf '%s' "${entries[*]}")
+    ((${#candidate} <= CURRENT_MAX_CHARS)) || start=$((RANDOM % n))
+    for ((i = 0; i < n; i++)); do
+        candidate=${value:+$value,}${entries[(start + i) % n]}
+        ((${#candidate} <= CURRENT_MAX_CHARS)) && value=$candidate || left=$((left + 1))
+    done
+    if ((left > 0)); then
+        say "$left of $n projects' current releases did not fit in this poll ($CURRENT_MAX_CHARS characters); they are sent on later runs" >&2
+    fi
+    value=${value//:/%3A} && value=${value//,/%2C} && value=${value//+/%2B}
+    printf '%s' "${value:+?current=$value}"
+}
+
+# The poll's answer $1 says nothing is pending (a host that only drains).
+nothing_pending() {
+    local pattern='"pending"[[:space:]]*:[[:space:]]*\[[[:space:]]*\]'
+    [[ $(head -c 65536 -- "$1" | tr -d '\n') =~ $pattern ]]
+}
+
+# Say one line per project of the poll's answer $1 whose host is draining; false when none is.
+say_draining() {
+    local body rest object ends n=0
+    local list='"draining"[[:space:]]*:[[:space:]]*\[([^]]*)\]' one='\{([^}]*)\}'
+    body=$(head -c 65536 -- "$1" | tr -d '\n')
+    [[ $body =~ $list ]] || return 1
+    rest=${BASH_REMATCH[1]}
+    while [[ $rest =~ $one ]]; do
+        object=${BASH_REMATCH[1]} && rest=${rest#*"${BASH_REMATCH[0]}"}
+        ends=$(json_string until "$object")
+        say "$(json_string project "$object") $(json_string version "$object"): draining${ends:+ until $ends}, the deploy follows"
+        n=$((n + 1))
+    done
+    ((n > 0))
+}
+
+# The string value of key $1 in the JSON object text $2 (empty when absent or null).
+json_string() {
+    local pattern="\"$1\"[[:space:]]*:[[:space:]]*\"([^\"]*)\""
+    [[ ! $2 =~ $pattern ]] || printf '%s' "${BASH_REMATCH[1]}"
+}
+
 # True when a deploy script died mid-deploy here: it left its in-flight marker behind.
 interrupted_deploy_on_disk() {
     local marker
@@ -268,8 +344,8 @@ interrupted_deploy_on_disk() {
 }
 
 main() {
-    local cmd status
-    for cmd in curl flock cksum bash tail head sed mktemp stat; do
+    local cmd status query
+    for cmd in curl flock cksum bash tail head sed mktemp stat tr; do
         need_cmd "$cmd"
     done
     load_config
@@ -279,7 +355,8 @@ main() {
     WORK=$(mktemp -d) || err "cannot create a temporary directory"
     trap 'rm -rf -- "$WORK"' EXIT
 
-    status=$(api_get "/api/v1/$FABU_HOST" "$WORK/poll")
+    query=$(current_query)
+    status=$(api_get "/api/v1/$FABU_HOST$query" "$WORK/poll")
     case $status in
         204)
             # The API still holds an interrupted deploy as in progress (so nothing is pending):
@@ -289,7 +366,17 @@ main() {
             fi
             say "a deploy was interrupted on $FABU_HOST; fetching the deploy script to report it"
             ;;
-        200) say "a deploy is pending for $FABU_HOST; fetching the deploy script" ;;
+        200)
+            # Draining hosts get no script: their deploy comes once the connections drained.
+            if say_draining "$WORK/poll" && nothing_pending "$WORK/poll"; then
+                if ! interrupted_deploy_on_disk; then
+                    return 0
+                fi
+                say "a deploy was interrupted on $FABU_HOST; fetching the deploy script to report it"
+            else
+                say "a deploy is pending for $FABU_HOST; fetching the deploy script"
+            fi
+            ;;
         *) refuse_status "poll of /api/v1/$FABU_HOST" "$status" "$WORK/poll" ;;
     esac
 

@@ -7,11 +7,13 @@ Table names are ``<FABU_PREFIX>-<FABU_STAGE>-<suffix>`` (see ``chalicelib.config
 Access patterns (no request path or scheduled job scans a table):
 
 * ``Project``  get by id; list = Query on ``list-index`` (``list_pk = "project"``, sorted by id);
-  projects with a scheduled update due = Query on the sparse ``due-index`` (``due_at <= now``).
+  projects with a scheduled update due = Query on the sparse ``due-index`` (``due_at <= now``);
+  those with a ``fleet`` = Query on the sparse ``fleet-index`` (``fleet_pk``, set by ``save``).
 * ``Release``  one release = GetItem; a project's newest releases = Query on ``created-index``
   (newest first).
 * ``Rollout``  a project's rollouts = Query on the project partition (newest first: ids sort by
   time); the tick finds every active rollout with one Query on the sparse ``active-index``.
+* ``FleetShard`` a project's last synced fleet members: one Query on ``fleet#<project>``.
 * ``HostState`` one item per (host, project). **A host's poll is one Query on its partition.**
   A project's hosts, or those of one wave/status = one Query on ``project-index``
   (``project``, ``wave_key = <wave:03d>#<status>#<host>``, ``begins_with`` on the prefix).
@@ -98,6 +100,15 @@ class ProjectListIndex(GlobalSecondaryIndex):
     id = UnicodeAttribute(range_key=True)
 
 
+class ProjectFleetIndex(GlobalSecondaryIndex):
+    """Sparse: only projects with a ``fleet`` carry ``fleet_pk`` (the tick's fleet sync)."""
+    class Meta:
+        index_name = "fleet-index"
+        projection = KeysOnlyProjection()
+    fleet_pk = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
 class ProjectDueIndex(GlobalSecondaryIndex):
     """Sparse: only projects with a scheduled update (``apply_at``) carry ``due_pk``."""
     class Meta:
@@ -107,6 +118,7 @@ class ProjectDueIndex(GlobalSecondaryIndex):
     due_at = UnicodeAttribute(range_key=True)
 
 
+FLEET_PK = "fleet"  # ``fleet_pk`` of every project with a fleet (``fleet-index``'s one key)
 #: The largest project item fabu writes (settings, a scheduled update's changes and metadata,
 #: serialised), far under DynamoDB's 400 KB item limit.
 MAX_PROJECT_ITEM_BYTES = 300 * 1024
@@ -129,15 +141,18 @@ class Project(Model):
     pending = JSONAttribute(null=True)
     due_pk = UnicodeAttribute(null=True)
     due_at = UnicodeAttribute(null=True)
+    fleet_pk = UnicodeAttribute(null=True)  # FLEET_PK while ``spec`` has a ``fleet``
     created_at = UTCDateTimeAttribute(default=utcnow)
     created_by = UnicodeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(default=utcnow)
     updated_by = UnicodeAttribute(null=True)
     list_index = ProjectListIndex()
     due_index = ProjectDueIndex()
+    fleet_index = ProjectFleetIndex()
 
     def save(self, condition: Condition | None = None, **kwargs) -> dict:
-        """``Model.save`` after checking the item's size (see ``MAX_PROJECT_ITEM_BYTES``)."""
+        """``Model.save`` after checking the size (``MAX_PROJECT_ITEM_BYTES``); sets ``fleet_pk``."""
+        self.fleet_pk = FLEET_PK if (self.spec or {}).get("fleet") else None
         size = stored_bytes(self)
         if size > MAX_PROJECT_ITEM_BYTES:
             raise TooLarge(f"the project would be {size} bytes stored (its settings"
@@ -321,6 +336,19 @@ class HostState(Model):
 
 def wave_key(wave: int, status: str, host: str) -> str:
     return f"{int(wave):03}#{status}#{host}"
+
+
+class FleetShard(Model):
+    """A shard of a project's last synced fleet (``chalicelib.fleet.memberset``): hosts-table
+    items outside ``project-index`` (no ``wave_key``), ``host = "fleet#<project>"``."""
+    Meta = _meta("hosts")
+    host = UnicodeAttribute(hash_key=True)
+    project = UnicodeAttribute(range_key=True)
+    members = JSONAttribute(null=True)
+    left = JSONAttribute(null=True)
+    key = UnicodeAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    error_since = UTCDateTimeAttribute(null=True)
 
 
 class EventDayIndex(GlobalSecondaryIndex):

@@ -49,6 +49,14 @@ class ReleaseState(enum.StrEnum):
     FAILED = "failed"
 
 
+class DrainState(enum.StrEnum):
+    """Where a host stands with its target groups (``HostState.drain["state"]``)."""
+    DRAINING = "draining"      # being deregistered, connections draining
+    OUT = "out"                # out of every group: its deploy may be handed out
+    KEPT_OUT = "kept_out"      # lost, or failed without rolling itself back: left out of service
+    REGISTERED = "registered"  # back in every group
+
+
 class DeployKind(enum.StrEnum):
     """What a host item asks the host to do."""
     DEPLOY = "deploy"
@@ -116,6 +124,7 @@ def as_json() -> dict:
     return {
         "HostStatus": values(HostStatus), "RolloutState": values(RolloutState),
         "ReleaseState": values(ReleaseState), "DeployKind": values(DeployKind),
+        "DrainState": values(DrainState),
         "Phase": values(Phase), "ReportStatus": values(ReportStatus),
         "HOST_DONE": sorted(values(HOST_DONE)), "HOST_FAILED": sorted(values(HOST_FAILED)),
         "HOST_IN_FLIGHT": sorted(values(HOST_IN_FLIGHT)), "HOST_PENDING": values(HOST_PENDING),

@@ -17,6 +17,10 @@ A host's disk outlives ``make hosts``, like a real host's: at start each host st
 it ran (every project's current ``start``, as at boot); Ctrl-C lets running deploys finish (up
 to ``FABU_HOSTS_GRACE_SECONDS``, 20), stops the agents, stops the apps (``stop``, as at
 shutdown), says ``hosts: stopped`` and exits 0. ``make wipe`` deletes the hosts with the data.
+
+``make hosts N=3 TAGS="app=hello"`` (or ``ASG=name``) runs hosts that are emulator EC2 instances
+named by instance id, and follows them as they come and go; the same command again with a larger
+N is a scale-out (``infra.fleet_hosts``, ``docs/fleets.md``).
 """
 import argparse
 import json
@@ -30,6 +34,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+import botocore.exceptions
 
 from infra import local
 from infra.demo import AGENT, HOST_ARN
@@ -254,9 +260,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Sandbox hosts running the fabu agent (make hosts).")
     parser.add_argument("--count", type=int, default=3, help="hosts host-1 .. host-COUNT")
     parser.add_argument("--hosts", help="host names instead (spaces or commas between them)")
+    parser.add_argument("--tags", help="emulator instances with these tags (key=value ...): "
+                                       "infra/fleet_hosts.py")
+    parser.add_argument("--group", help="the instances of this emulator Auto Scaling group")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(local.ROOT))
-    names = host_names(args.count, args.hosts)
+    fleet = None
+    if args.tags or args.group:
+        from infra import fleet_hosts
+        fleet = (fleet_hosts.parse_tags(args.tags) if args.tags else None, args.group)
+        try:
+            names = fleet_hosts.scale(args.count, *fleet)
+        except (botocore.exceptions.EndpointConnectionError, ConnectionError) as exc:
+            raise SystemExit(f"hosts: no emulator ({exc}): is `make run` running?") from None
+        if local.is_locked("hosts.lock"):  # a second run only scales: the first one follows
+            say(f"{len(names)} instances running; the running `make hosts` runs their agents")
+            return 0
+        if not names:
+            raise SystemExit("hosts: N must be at least 1 for the first make hosts")
+    else:
+        names = host_names(args.count, args.hosts)
     api_url = f"http://127.0.0.1:{os.environ.get('FABU_API_PORT') or 8000}"
     stop = threading.Event()
     phase = {"now": "run"}
@@ -281,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"error: no API at {api_url}: is `make run` running with FABU_API_PORT="
                     f"{os.environ.get('FABU_API_PORT') or 8000}?")
                 return 3
-            hosts = [Host(name, i, api_url, stop) for i, name in enumerate(names, 1)]
+            hosts = [Host(name, i, api_url, threading.Event() if fleet else stop)
+                     for i, name in enumerate(names, 1)]
             for host in hosts:
                 host.prepare()
                 host.apps("start", "booted: started")
@@ -290,13 +314,39 @@ def main(argv: list[str] | None = None) -> int:
                 f"{hosts[0].app_port}-{hosts[-1].app_port}; Ctrl-C stops them")
             for host in hosts:
                 host.start()
+            if fleet:
+                _follow(fleet, hosts, api_url, stop)
             stop.wait()
+            for host in hosts:
+                host.stop_event.set()
             _shutdown(hosts, phase)
             say("stopped")
             return 0
     except local.Busy as exc:
         say(f"error: {exc}")
         return 1
+
+
+def _follow(fleet: tuple, hosts: list[Host], api_url: str, stop: threading.Event) -> None:
+    """A fleet's instances as they come and go: an agent each (``infra.fleet_hosts.follow``)."""
+    from infra import fleet_hosts
+    by_name = {host.host: host for host in hosts}
+
+    def joined(name: str) -> None:
+        host = Host(name, len(hosts) + 1, api_url, threading.Event())
+        host.prepare()
+        hosts.append(host)
+        by_name[name] = host
+        host_line(name, f"instance running: agent started (app port {host.app_port})")
+        host.start()
+
+    def gone(name: str) -> None:
+        if name in by_name:
+            by_name[name].stop_event.set()
+            host_line(name, "instance gone: agent stopped")
+
+    threading.Thread(target=fleet_hosts.follow, daemon=True, name="follow", args=(
+        *fleet, stop, joined, gone, set(by_name), say)).start()
 
 
 def _shutdown(hosts: list[Host], phase: dict) -> None:

@@ -319,7 +319,9 @@ def live(live_stack, aws):
 #: last would keep the suite waiting on it alone.
 SLOW_FIRST = ("tests/infra/test_quickstart.py", "tests/infra/test_restart.py", "tests/web/",
               "tests/infra/test_demo.py", "tests/rollout/test_fleet.py",
-              "tests/hosts/test_host_e2e.py", "tests/infra/test_package.py")
+              "tests/hosts/test_host_e2e.py", "tests/infra/test_package.py",
+              "tests/api/test_project_hosts.py", "tests/fleet/test_fleet_e2e.py",
+              "tests/rollout/test_drain_e2e.py")
 
 
 def pytest_collection_modifyitems(session, config, items):

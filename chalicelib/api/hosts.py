@@ -2,7 +2,7 @@
 from chalice import Blueprint, Response
 
 from chalicelib.api import access
-from chalicelib.api.http import handles_errors, json_body, respond
+from chalicelib.api.http import handles_errors, json_body, query, respond
 from chalicelib.hosts import deploy, reports
 from chalicelib.hosts import poll as polling
 
@@ -12,8 +12,9 @@ bp = Blueprint(__name__)
 @bp.route("/api/v1/{host}", methods=["GET"], authorizer=access.iam)
 @handles_errors
 def poll(host: str) -> Response:
-    access.host(bp.current_request, host)
-    summary = polling.poll(host.lower())
+    request = bp.current_request
+    access.host(request, host)
+    summary = polling.poll(host.lower(), current=query(request, "current"))
     if summary is None:
         return Response(body="", status_code=204)
     return respond(summary)

@@ -18,10 +18,12 @@ log = logging.getLogger("fabu.notify")
 DELIVERED = ("project.created", "project.updated", "project.deleted", "project.update_scheduled",
              "project.update_applied", "build.queued", "build.ready", "build.failed",
              "release.awaiting_artifact", "rollout.", "host.failed", "host.lost", "host.blocked",
-             "host.message", "host.interrupted", "host.rolled_back", "host.rollback_failed",
+             "host.drifted", "host.kept_out", "fleet.", "host.message", "host.interrupted", "host.rolled_back", "host.rollback_failed",
              "gate.", "notify.failed", "stage.")
 #: Too frequent to be news: one per host (summed up by ``rollout.wave_done``) or per tick.
 NOT_DELIVERED = ("rollout.waiting", "host.succeeded", "build.started", "build.retrying")
+# (``host.joined``, ``host.left``, ``host.draining`` and ``host.registered`` are not in
+# ``DELIVERED``: an Auto Scaling fleet makes them every hour; the timeline keeps them)
 
 
 def wanted(kind: str) -> bool:

@@ -12,7 +12,8 @@ scans. Definitions (see docs/notifications.md):
   started on an earlier day: from the rollout's ``start_at``); median, and p95 by nearest rank;
 * **host outcomes** count ``host.*`` outcome events; **top failure lines** are the last non-empty
   line of each failed host's ``output_tail``;
-* **drift**: hosts no longer in flight whose running version differs from their target;
+* **drift**: hosts that run something other than what fabu deployed to them, as
+  ``chalicelib.drift`` defines it (the project view's definition);
   **silent**: hosts not seen for ``FABU_SILENT_SECONDS`` (default 1800) when the report is made.
 
 Reports go to the release bucket as ``reports/<date>.json`` and ``reports/<date>.html`` (one
@@ -33,11 +34,12 @@ from collections.abc import Callable
 from chalice import Cron
 
 from chalicelib import config, events
+from chalicelib import drift as drifts
 from chalicelib.errors import FabuError, ValidationError
 from chalicelib.models import Event, HostState, Rollout
 from chalicelib.notify import notifications as notify
 from chalicelib.notify import report_store
-from chalicelib.states import HOST_UNSETTLED, HostStatus, ReportStatus, RolloutState
+from chalicelib.states import HOST_GONE, HostStatus, ReportStatus, RolloutState
 from chalicelib.times import format_time, parse_time, utcnow
 
 log = logging.getLogger("fabu.reports")
@@ -189,9 +191,12 @@ def _hosts_now(project: str, now: datetime.datetime) -> tuple[list[dict], list[d
     cutoff = now - datetime.timedelta(seconds=config.int_setting("FABU_SILENT_SECONDS", 1800))
     drift, silent = [], []
     for item in HostState.project_index.query(project):
-        if item.target_version and item.status not in HOST_UNSETTLED and item.running_version != item.target_version:
-            drift.append({"host": item.host, "running_version": item.running_version,
-                          "target_version": item.target_version, "status": item.status})
+        if item.status in HOST_GONE:
+            continue  # left the fleet: neither drifted nor silent
+        drifted = drifts.drift(item)
+        if drifted is not None:
+            drift.append({"host": item.host, "running_version": drifted["running"],
+                          "target_version": drifted["expected"], **drifted, "status": item.status})
         if item.last_seen is None or item.last_seen < cutoff:
             silent.append({"host": item.host, "last_seen": format_time(item.last_seen)})
     return sorted(drift, key=lambda d: d["host"]), sorted(silent, key=lambda s: s["host"])

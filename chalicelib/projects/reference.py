@@ -11,6 +11,7 @@ the schema names a field (or a script, a gate, a rollout setting) this reference
 import json
 from collections.abc import Iterator
 
+from chalicelib.fleet import selectors
 from chalicelib.projects import schema
 from chalicelib.rollout import alarms
 
@@ -61,7 +62,9 @@ ROLLOUT = {
                     "be one of `hosts`",
     "deploy_timeout": "seconds a host may take from handing out its script to its last report "
                       "before it counts as lost",
-    "max_parallel": "at most this many hosts of a wave deploying at once (0: the whole wave)",
+    "max_parallel": "at most this many hosts of a wave deploying at once (0: the whole wave); "
+                    "a percentage is of the rollout's hosts, rounded up, at least 1. With a "
+                    "`load_balancer`: at most this many hosts out of service in the rollout",
     "rollback_mode": "`all`: every host back at once; `waves`: the latest wave first",
     "health_timeout": "seconds the `health` script is retried before post-deploy fails",
     "keep_releases": "releases kept on each host (older ones are pruned after a success)",
@@ -75,6 +78,14 @@ ROLLOUT = {
     "windows": "when a wave may start (wave 0 and each `auto_promote`), in each window's own "
                "time zone; `[]`: any time. Rollbacks, pauses, promotes and released waves are "
                "never held",
+    "zones": "zone-aware waves, by each host's zone (a listed host's `zone`, a fleet member's "
+             "Availability Zone; hosts without one are a group of their own): `spread` fills each "
+             "wave evenly across the zones, `one_at_a_time` finishes a zone before the next (a "
+             "wave never spans two zones); `null`: zones are ignored",
+    "load_balancer": "traffic draining: before its deploy each host leaves these ELBv2 target "
+                     "groups (fabu deregisters it; hosts need no ELB permission) and its "
+                     "connections drain; it rejoins once its deploy (or its self-rollback) went "
+                     "well; lost and broken hosts stay out. `null`: no draining",
 }
 SOURCE = {
     "type": "where the release is built from",
@@ -131,11 +142,19 @@ def _top(default_of: dict) -> Iterator[Row]:
            "the version to deploy: a new one makes a release and starts a rollout")
     yield ("description", "string", default("description"),
            f"at most {lengths['description']} characters", "free text shown in the console")
-    yield ("hosts", "list of host names", default("hosts"), f"at most {schema.MAX_HOSTS}, each "
+    yield ("hosts", "list of host names", "required unless `fleet`", f"at most {schema.MAX_HOSTS}, each "
            f"an RFC 1123 name (lowercase, at most {schema.MAX_HOST_NAME} characters), no duplicates; "
            f"{', '.join(f'`{h}`' for h in sorted(schema.RESERVED_HOSTS))} are reserved; an "
            "entry may be `{name, zone}` (a zone of letters, digits and `-`) for zone-aware waves",
-           "the hosts that run the project")
+           "the hosts that run the project; a create needs `hosts`, `fleet` or both")
+    yield ("fleet", "object or null", default("fleet"), "`{ec2_tags: {Key: Value}, "
+           f"autoscaling_groups: [name]}}`, at least one of them: 1–{selectors.MAX_TAGS} tags (keys "
+           f"1–{selectors.MAX_TAG_KEY}, values 0–{selectors.MAX_TAG_VALUE} characters; EC2 filter "
+           f"wildcards `*` `?` allowed), 1–{selectors.MAX_GROUPS} group names (each once, each "
+           "must exist when saved); `null`: no fleet",
+           "EC2 instances that run the project, kept in sync every tick: running instances with "
+           "all the tags, and InService instances of the groups; host names are instance ids; "
+           "see [fleets.md](fleets.md)")
     yield ("source", "object or null", default("source"), "see [source](#source)",
            "where the release is built from; without one, CI uploads it (`fabu release upload`)")
     yield ("ci_server", "string or null", default("ci_server"),
@@ -216,13 +235,26 @@ def _rollout() -> Iterator[Row]:
                           "`max_ratio` (`2`; above 1), `min_value` (`0`), `on_missing` "
                           "(`\"fail\"` or `\"pass\"`); see [rollouts.md](rollouts.md#canary-analysis-rolloutanalysis)",
               "windows": "at most 20 of `{days: [mon…sun], start: \"HH:MM\", end: \"HH:MM\", "
-                         "timezone: \"Europe/Berlin\"}`; see [rollouts.md](rollouts.md#deploy-windows-rolloutwindows)"}
+                         "timezone: \"Europe/Berlin\"}`; see [rollouts.md](rollouts.md#deploy-windows-rolloutwindows)",
+              "zones": f"{_one_of(schema.ZONE_MODES)} or `null`; see "
+                       "[rollouts.md](rollouts.md#zone-aware-waves-rolloutzones)",
+              "load_balancer": f"`{{target_groups: [ARN], drain_seconds}}`: 1–{schema.MAX_TARGET_GROUPS} "
+                               "target group ARNs of the stage's region, each once, each must exist "
+                               "with target type `instance` (host names are instance ids); "
+                               "`drain_seconds` (null: the groups' deregistration delay) at most "
+                               "the stage's `FABU_DRAIN_MAX_SECONDS` (300); see "
+                               "[rollouts.md](rollouts.md#traffic-draining-rolloutload_balancer)"}
     types = {"waves": "list of integers and percentages", "max_failures": "integer or percentage",
              "canary_hosts": "list of host names", "rollback_mode": "string",
              "alarms": "list of strings", "alarm_watch_seconds": "integer or null",
-             "analysis": "object or null", "windows": "list of windows"}
+             "analysis": "object or null", "windows": "list of windows", "zones": "string or null",
+             "load_balancer": "object or null"}
     for name, default in schema.ROLLOUT_DEFAULTS.items():
-        if name in schema.ROLLOUT_LIMITS:
+        if name == "max_parallel":
+            p_low, p_high = schema.MAX_PARALLEL_PERCENT_LIMITS
+            kind, limit = "integer or percentage", (f"a count {_range(*schema.ROLLOUT_LIMITS[name])}"
+                                                    f", or a percentage `'{p_low}%'`–`'{p_high}%'`")
+        elif name in schema.ROLLOUT_LIMITS:
             kind, limit = "integer", _range(*schema.ROLLOUT_LIMITS[name])
         elif name in schema.ROLLOUT_FLAGS:
             kind, limit = "boolean", "`true` or `false`"

@@ -7,7 +7,7 @@ canaries must stay among the hosts and waves must keep growing for the project's
 from typing import Any
 
 from chalicelib.errors import ValidationError
-from chalicelib.projects import schema
+from chalicelib.projects import lb_fields, schema
 from chalicelib.projects.checks import Errors, check_int, check_type
 from chalicelib.rollout import alarms, analysis, windows
 from chalicelib.rollout.plan import wave_size
@@ -86,8 +86,9 @@ def _validate_canaries(errors: Errors, canaries: Any, host_list: list) -> None:
 def validate_rollout(errors: Errors, rollout: Any, hosts: Any, *, check_alarms: bool = False) -> None:
     """The ``rollout`` object against the project's ``hosts`` (a list, or anything when invalid).
 
-    ``check_alarms``: the body's ``alarms`` are also looked up in CloudWatch (a missing one is
-    named; CloudWatch failing propagates, a 503).
+    ``check_alarms``: the body's ``alarms`` are also looked up in CloudWatch and its
+    ``load_balancer`` target groups in ELBv2 (a missing one is named; AWS failing propagates,
+    a 503).
     """
     if not check_type(errors, "rollout", rollout, dict, "an object"):
         return
@@ -98,8 +99,13 @@ def validate_rollout(errors: Errors, rollout: Any, hosts: Any, *, check_alarms: 
     if "waves" in rollout:
         _validate_waves(errors, rollout["waves"], len(host_list))
     for key, (low, high) in schema.ROLLOUT_LIMITS.items():
-        if key in rollout:
+        if key in rollout and key != "max_parallel":
             check_int(errors, f"rollout.{key}", rollout[key], low, high)
+    if "max_parallel" in rollout:
+        lb_fields.validate_max_parallel(errors, rollout["max_parallel"])
+    if "load_balancer" in rollout:
+        lb_fields.validate_load_balancer(errors, rollout["load_balancer"], check_alarms)
+        lb_fields.validate_hosts(errors, rollout["load_balancer"], host_list)
     if "max_failures" in rollout:
         _validate_max_failures(errors, rollout["max_failures"])
     for key in schema.ROLLOUT_FLAGS:
@@ -107,6 +113,9 @@ def validate_rollout(errors: Errors, rollout: Any, hosts: Any, *, check_alarms: 
             errors.add(f"rollout.{key}", "must be true or false")
     if "rollback_mode" in rollout and rollout["rollback_mode"] not in schema.ROLLBACK_MODES:
         errors.add("rollout.rollback_mode", "must be 'all' (every host at once) or 'waves'")
+    if rollout.get("zones") is not None and rollout["zones"] not in schema.ZONE_MODES:
+        errors.add("rollout.zones", "must be 'spread' (each wave across the zones), "
+                                    "'one_at_a_time' (zone after zone) or null")
     _validate_canaries(errors, rollout.get("canary_hosts", []), host_list)
     if "alarms" in rollout:
         _validate_alarms(errors, rollout["alarms"], check_alarms)

@@ -24,9 +24,9 @@ SECRET_REF_PREFIXES = ("ssm:", "secretsmanager:")
 #: Every top-level field of a project body.
 TOP_FIELDS = ("id", "name", "version", "source", "ci_server", "deb_dependencies", "depends_on",
               "scripts", "timeouts", "deploy_at", "hosts", "rollout", "notify", "gates",
-              "apply_at", "description")
-#: Fields a create must carry.
-REQUIRED_FIELDS = ("name", "version", "hosts")
+              "apply_at", "description", "fleet")
+#: Fields a create must carry (and ``hosts`` or ``fleet``, or both: ``fleet_fields``).
+REQUIRED_FIELDS = ("name", "version")
 #: Fields that are requests about the project, not settings: never stored in ``spec``.
 NOT_STORED = ("id", "apply_at")
 #: Top-level fields that are times (ISO 8601 UTC).
@@ -80,15 +80,27 @@ ROLLOUT_DEFAULTS = {
     # CloudWatch alarms that halt a release, watched until this long after the last wave
     # (``chalicelib.rollout.alarms``; null: the bake time)
     "alarms": [], "alarm_watch_seconds": None,
+    # zone-aware waves (``chalicelib.rollout.plan``): null, "spread" or "one_at_a_time"
+    "zones": None,
+    # traffic draining around each host's deploy (``chalicelib.rollout.drain``): null or
+    # {"target_groups": [ELBv2 target group ARN], "drain_seconds": cap on the wait}
+    "load_balancer": None,
 }
 #: ``(low, high)`` of each whole-number rollout setting.
 ROLLOUT_LIMITS = {"bake_seconds": (0, 7 * 86400), "deploy_timeout": (60, 86400),
                   "max_parallel": (0, 100000), "health_timeout": (0, 3600), "keep_releases": (2, 50)}
 ROLLOUT_FLAGS = ("auto_promote", "auto_rollback")
 ROLLBACK_MODES = ("all", "waves")
+#: ``rollout.zones``: each wave across the zones, or one zone after another.
+ZONE_MODES = ("spread", "one_at_a_time")
 MAX_WAVES = 20
 #: ``(low, high)`` of a percentage: a wave's (``"10%"``), and ``max_failures``' (``"5%"``).
 WAVE_PERCENT_LIMITS = (1, 100)
+#: ``(low, high)`` of ``max_parallel`` as a percentage of the rollout's hosts (``"25%"``).
+MAX_PARALLEL_PERCENT_LIMITS = (1, 100)
+#: ``rollout.load_balancer``'s fields, and how many target groups it may list.
+LOAD_BALANCER_FIELDS = ("target_groups", "drain_seconds")
+MAX_TARGET_GROUPS = 5
 MAX_FAILURES_PERCENT_LIMITS = (0, 100)
 #: The wave every plan must end with.
 LAST_WAVE = "100%"

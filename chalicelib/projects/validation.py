@@ -10,7 +10,7 @@ import copy
 from typing import Any
 
 from chalicelib.errors import ValidationError
-from chalicelib.projects import fields, hooks, hostlist, schema
+from chalicelib.projects import fields, fleet_fields, hooks, hostlist, schema
 from chalicelib.projects.checks import Errors, check_string
 from chalicelib.projects.rollout_fields import validate_rollout
 
@@ -45,6 +45,9 @@ def _check_body(errors: Errors, body: dict, partial: bool, local: bool) -> None:
             fields.validate_time(errors, key, body[key])
     if "hosts" in body:
         fields.validate_hosts(errors, body["hosts"])
+    if "fleet" in body:
+        fleet_fields.validate_fleet(errors, body["fleet"], check_groups=True)
+    fleet_fields.validate_membership(errors, body, partial)
     if "rollout" in body:
         validate_rollout(errors, body["rollout"], _names(body.get("hosts")), check_alarms=True)
     if "notify" in body:
@@ -70,6 +73,7 @@ def validate_project(body: Any, *, partial: bool = False, local: bool = False) -
     if not partial:
         for key, default in schema.CREATE_DEFAULTS.items():
             clean.setdefault(key, copy.deepcopy(default))
+        clean.setdefault("hosts", [])  # a fleet-only project lists no host
         clean["rollout"] = copy.deepcopy(dict(schema.ROLLOUT_DEFAULTS, **clean.get("rollout", {})))
         clean["timeouts"] = dict(schema.TIMEOUT_DEFAULTS, **clean.get("timeouts", {}))
     return clean

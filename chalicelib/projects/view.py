@@ -2,6 +2,7 @@
 from chalicelib.build import releases
 from chalicelib.models import Project
 from chalicelib.projects.redaction import redact
+from chalicelib.rollout import hostitems
 from chalicelib.rollout import view as rollout_view
 from chalicelib.times import format_time
 
@@ -29,9 +30,11 @@ def to_dict(project: Project, *, detail: bool = False) -> dict:
     data["release"] = releases.to_dict(release)
     # ``rollout`` shows the live rollout (state, wave, per-wave counts) and, under ``settings``,
     # the project's rollout settings exactly as a PUT takes them.
-    live = rollout_view.summary(project.id) or {"state": None, "wave": None, "waves": []}
+    # The detail view reads the project's host items once, for the summary and the hosts.
+    items = hostitems.all_items(project.id) if detail else None
+    live = rollout_view.summary(project.id, items) or {"state": None, "wave": None, "waves": []}
     data["rollout"] = dict(live, settings=spec.get("rollout", {}))
     if detail:
         data["releases"] = [releases.to_dict(r) for r in releases.history(project.id)]
-        data["hosts_view"] = rollout_view.hosts(project.id, spec)
+        data["hosts_view"] = rollout_view.hosts(project.id, spec, items)
     return data

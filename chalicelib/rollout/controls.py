@@ -11,7 +11,8 @@ from chalicelib import versions
 from chalicelib.build import releases
 from chalicelib.errors import Conflict, ValidationError
 from chalicelib.models import Rollout
-from chalicelib.rollout import alarms, engine, freeze, hostitems, lock, rollback as rollbacks, store, view
+from chalicelib.rollout import (alarms, drain, engine, freeze, hostitems, lock, rollback as rollbacks,
+                               store, view)
 from chalicelib.states import (HOST_FAILED, ROLLOUT_NOT_STARTED, DeployKind, HostStatus, ReleaseState,
                                RolloutState)
 from chalicelib.times import utcnow
@@ -100,11 +101,7 @@ def resume(project_id: str, actor: str) -> dict:
         retried = []
         if rollout.state == RolloutState.HALTED:
             for item in hostitems.released_items(rollout):
-                if item.status in HOST_FAILED and hostitems.move(
-                        item, HostStatus.PENDING, now, deploy_id=hostitems.new_deploy_id(),
-                        deploy_kind=DeployKind.DEPLOY, target_version=rollout.version,
-                        attempt=int(item.attempt or 0) + 1, released_at=now, leased_at=None,
-                        reason="retry after resume"):
+                if item.status in HOST_FAILED and drain.retry(rollout, item, now):
                     retried.append(item.host)
         paused_from = rollout.state == RolloutState.PAUSED and rollout.resume_state
         state = rollout.resume_state if paused_from else RolloutState.RUNNING

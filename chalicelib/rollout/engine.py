@@ -3,10 +3,12 @@
 A rollout is ``scheduled`` until ``start_at``, ``waiting_release`` until its release is ready,
 its dependencies allow it and no host is still mid-deploy, then ``running`` wave by wave (see
 ``chalicelib.rollout.plan``). Each step expires stale leases, halts (or rolls back) past
-``max_failures``, tops up the released waves to ``max_parallel``, and releases the next wave
-after ``bake_seconds`` when ``auto_promote`` and the before-wave gate allow. Only released waves
-have ``pending`` host items, so only their hosts see a deploy on poll. ``drive_one`` is what the
-tick (``chalicelib.rollout.tick``) and a new version (``chalicelib.rollout.changes``) call;
+``max_failures``, tops up the released waves to ``max_parallel`` (with a load balancer, hosts
+leave their target groups first and rejoin after: ``chalicelib.rollout.drain``), and releases
+the next wave after ``bake_seconds`` when ``auto_promote`` and the before-wave gate allow.
+Only released waves have ``pending`` host items, so only their hosts see a deploy on poll.
+``drive_one`` is what the tick (``chalicelib.rollout.tick``) and a new version
+(``chalicelib.rollout.changes``) call;
 ``start``, ``open_waves`` and ``top_up`` are shared with the controls. Only the tick asks a
 before-wave gate (``ask_gates``, within its ``deadline``); a step run for an API request leaves
 a gated wave to the next tick (``gates.NEXT_TICK``). Each wave's start and finish times are kept
@@ -24,10 +26,10 @@ from chalicelib import events, versions
 from chalicelib.build import releases
 from chalicelib.models import Freeze, HostState, Project, Rollout, condition_failed
 from chalicelib.projects import hostlist
-from chalicelib.rollout import (alarms, analysis, freeze, gates, hostitems, lock, plan, rollback,
-                                store, timeline, windows)
-from chalicelib.states import (DeployKind, HOST_DONE, HOST_FAILED, HOST_IN_FLIGHT, HOST_PENDING,
-                               HostStatus, ReleaseState, RolloutState)
+from chalicelib.rollout import (alarms, analysis, drain, freeze, gates, hostitems, lock, members,
+                                plan, rollback, store, timeline, windows)
+from chalicelib.states import (HOST_DONE, HOST_FAILED, HOST_GONE, HOST_PENDING, HostStatus,
+                               ReleaseState, RolloutState)
 from chalicelib.times import format_time
 
 TICK_ACTOR = "fabu:tick"
@@ -82,7 +84,8 @@ def _drive(rollout: Rollout, now: datetime.datetime, actor: str, ask_gates: bool
         return _drive_waves(rollout, items, now, actor, ask_gates, deadline, alarm_states, frozen)
     if rollout.state == RolloutState.ROLLING_BACK:
         return rollback.drive(rollout, items, now, actor)
-    return rollout.state  # paused, halted: leases only
+    drain.step(rollout, items, now, actor)  # paused, halted: drained hosts back in service
+    return rollout.state  # paused, halted: leases and target groups only
 
 
 def start(rollout: Rollout, now: datetime.datetime, actor: str, *, ask_gates: bool = False,
@@ -99,7 +102,8 @@ def start(rollout: Rollout, now: datetime.datetime, actor: str, *, ask_gates: bo
         store.finish(rollout, RolloutState.CANCELLED, now, "project deleted")
         return RolloutState.CANCELLED
     items = hostitems.all_items(rollout.project)
-    blocker = _start_blocker(rollout, project.spec, items, now)
+    drain.step(rollout, items, now, actor)  # hosts a superseded rollout left out of service
+    blocker = _start_blocker(rollout, project.spec, items, now) or members.sync_blocker(project)
     blocker = blocker or _freeze_holds(frozen) or _alarms_hold_start(rollout, alarm_states)
     if blocker:
         _wait(rollout, blocker, actor)
@@ -107,8 +111,10 @@ def start(rollout: Rollout, now: datetime.datetime, actor: str, *, ask_gates: bo
     if _gate_holds(rollout, 0, now, actor, project.spec, ask_gates, deadline):
         return rollout.state
     settings = store.settings(rollout)
-    waves = plan.plan_waves(rollout.project, hostlist.names(project.spec),
-                            settings.get("canary_hosts", []), settings.get("waves", ["100%"]))
+    candidates, zones = members.planned(project.spec, items)  # listed hosts, fleet members
+    waves = plan.plan_waves(rollout.project, candidates, settings.get("canary_hosts", []),
+                            settings.get("waves", ["100%"]), zones=zones,
+                            zone_mode=settings.get("zones"))
     cutoff = now - store.deploy_timeout(rollout)
     planned = {host for wave in waves for host in wave}
     for index, hosts in enumerate(waves):
@@ -117,8 +123,8 @@ def start(rollout: Rollout, now: datetime.datetime, actor: str, *, ask_gates: bo
                 _wait(rollout, f"waiting for {host} to finish its previous deploy", actor)
                 return RolloutState.WAITING_RELEASE
     for item in items:
-        if item.host not in planned:
-            hostitems.forget(item)  # the host left the project
+        if item.host not in planned and item.status not in HOST_GONE:
+            hostitems.forget(item)  # the host left the project (a fleet leaver is kept)
     sizes = [len(w) for w in waves]
     store.set_fields(rollout, state=RolloutState.RUNNING, wave=0, waves=sizes, wave_started_at=now,
                      wave_done_at=None, reason=None,
@@ -146,7 +152,7 @@ def _start_blocker(rollout: Rollout, spec: dict, items: list[HostState],
         detail = f": {release.error}" if release is not None and release.error else ""
         return f"waiting for release {rollout.version} ({state}{detail})"
     for dep in store.settings(rollout).get("depends_on", []):
-        reason = _remote_dependency_blocker(dep, hostlist.names(spec))
+        reason = _remote_dependency_blocker(dep, members.planned(spec, items)[0])
         if reason:
             return reason
     cutoff = now - store.deploy_timeout(rollout)
@@ -275,11 +281,12 @@ def _drive_waves(rollout: Rollout, items: list[HostState], now: datetime.datetim
     judged = alarms.judge(rollout, alarm_states)
     if judged.tripped is not None:
         return _halt(rollout, items, now, actor, alarms.record_trip(rollout, judged.tripped, actor))
+    held = drain.step(rollout, items, now, actor)  # target groups: out, released, back in
     top_up(rollout, items, now)
     times = timeline.finished(rollout, items, now)
     if times is not None:
         store.set_fields(rollout, wave_times=times)
-    if not items or any(i.status not in HOST_DONE for i in items):
+    if members.none_released(rollout, items) or any(i.status not in HOST_DONE for i in items):
         return RolloutState.RUNNING
     wave = int(rollout.wave)
     if rollout.wave_done_at is None:
@@ -295,7 +302,7 @@ def _drive_waves(rollout: Rollout, items: list[HostState], now: datetime.datetim
             _wait(rollout, verdict.reason, actor)
         return RolloutState.RUNNING
     if wave >= len(rollout.waves) - 1:
-        watching = _watch_holds(rollout, judged, now)
+        watching = held or _watch_holds(rollout, judged, now)
         if watching:
             _wait(rollout, watching, actor)
             return RolloutState.RUNNING
@@ -347,24 +354,9 @@ def open_waves(rollout: Rollout, upto: int, now: datetime.datetime, actor: str, 
 
 
 def top_up(rollout: Rollout, items: list[HostState], now: datetime.datetime) -> None:
-    """Release the waiting hosts of released waves (at most ``max_parallel`` in flight a wave)."""
-    settings = store.settings(rollout)
-    limit = int(settings.get("max_parallel") or 0)
-    by_wave: dict[int, list[HostState]] = {}
-    for item in items:
-        by_wave.setdefault(int(item.wave), []).append(item)
-    for _, members in sorted(by_wave.items()):
-        waiting = sorted((i for i in members if i.status == HostStatus.WAITING),
-                         key=lambda i: plan.hash_key(rollout.project, i.host))
-        if limit:
-            in_flight = sum(1 for i in members if i.status in HOST_IN_FLIGHT)
-            waiting = waiting[:max(0, limit - in_flight)]
-        for item in waiting:
-            hostitems.move(item, HostStatus.PENDING, now, deploy_id=hostitems.new_deploy_id(),
-                           deploy_kind=DeployKind.DEPLOY, target_version=rollout.version,
-                           attempt=int(item.attempt or 0) + 1, released_at=now, leased_at=None,
-                           reason=None, blocked_reason=None,
-                           depends_on=settings.get("depends_on", []))
+    """Release the waiting hosts of released waves up to ``max_parallel`` (``drain.choose``):
+    ``pending``, or with a load balancer ``draining`` out of their target groups first."""
+    drain.release(rollout, drain.choose(rollout, items), now)
 
 
 def _halt(rollout: Rollout, items: list[HostState], now: datetime.datetime, actor: str,

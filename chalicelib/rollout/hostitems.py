@@ -15,7 +15,7 @@ from pynamodb.expressions.condition import Condition
 
 from chalicelib.models import HostState, Rollout, delete_if, update_if, wave_key
 from chalicelib.rollout import store
-from chalicelib.states import DeployKind, HostStatus
+from chalicelib.states import HOST_GONE, DeployKind, HostStatus
 
 #: How many of the deploy ids issued to a host item are remembered (a report of an older one is
 #: refused: ``hosts.reports``).
@@ -82,10 +82,11 @@ def plan_item(rollout: Rollout, host: str, wave: int, now: datetime.datetime,
 
 
 def released_items(rollout: Rollout) -> list[HostState]:
-    """The rollout's host items of the waves released so far (one Query on ``project-index``)."""
+    """The rollout's host items of the waves released so far (one Query on ``project-index``),
+    without those of hosts that left the fleet (``HOST_GONE``: no wave or threshold counts them)."""
     upper = f"{int(rollout.wave) + 1:03}"
     return [item for item in HostState.project_index.query(rollout.project, HostState.wave_key < upper)
-            if item.rollout_id == rollout.rollout_id]
+            if item.rollout_id == rollout.rollout_id and item.status not in HOST_GONE]
 
 
 def all_items(project_id: str) -> list[HostState]:

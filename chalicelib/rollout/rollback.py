@@ -10,7 +10,7 @@ rollback").
 import datetime
 
 from chalicelib.models import HostState, Rollout
-from chalicelib.rollout import hostitems, store
+from chalicelib.rollout import drain, hostitems, store
 from chalicelib.states import DeployKind, HOST_FAILED, HOST_IN_FLIGHT, HostStatus, RolloutState
 
 #: Host items a rollback sends back: they run (or may run) the rollout's version.
@@ -34,6 +34,7 @@ def begin(rollout: Rollout, items: list[HostState], target: str, now: datetime.d
 def drive(rollout: Rollout, items: list[HostState], now: datetime.datetime, actor: str) -> str:
     """One step of a rollback; the rollout's state afterwards."""
     _mark(rollout, items, now)
+    held = drain.step(rollout, items, now, actor)  # drained hosts back into their target groups
     floor = int(rollout.rollback_wave or 0)
     busy = [i for i in items if i.status in HOST_IN_FLIGHT and int(i.wave) >= floor]
     if busy:
@@ -42,7 +43,7 @@ def drive(rollout: Rollout, items: list[HostState], now: datetime.datetime, acto
         store.set_fields(rollout, rollback_wave=floor - 1)
         _mark(rollout, items, now)
         return RolloutState.ROLLING_BACK
-    if any(i.status in HOST_IN_FLIGHT for i in items):
+    if held or any(i.status in HOST_IN_FLIGHT for i in items):
         return RolloutState.ROLLING_BACK
     rolled = sum(1 for i in items
                  if i.deploy_kind == DeployKind.ROLLBACK and i.status == HostStatus.ROLLED_BACK)

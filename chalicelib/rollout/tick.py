@@ -1,7 +1,10 @@
 """The minute tick (EventBridge, every minute): apply due updates, drive every active rollout.
 
 Scheduled project updates (``apply_at``) whose time has come are applied first (within half of
-the tick's budget), so a rollout they start is driven in the same tick. The active rollouts are
+the tick's budget), so a rollout they start is driven in the same tick. Then the fleet sync
+(``chalicelib.fleet.sync.run_in_tick``: members of ``fleet`` projects join and leave) runs in
+isolation within a third of the budget, so a host that joins is released in the same tick and
+a failing or slow sync never holds a rollout. The active rollouts are
 found with one Query on the sparse ``active-index`` (never a scan, at most ``MAX_ACTIVE``) and
 driven one step each under their own lock, **in isolation**:
 
@@ -26,6 +29,7 @@ import logging
 import time
 
 from chalicelib import config
+from chalicelib.fleet import sync as fleet_sync
 from chalicelib.models import Freeze, Rollout
 from chalicelib.projects import scheduled
 from chalicelib.rollout import alarms, engine, failures, freeze, store
@@ -63,7 +67,8 @@ def run(now: datetime.datetime | None = None, actor: str = engine.TICK_ACTOR) ->
          "errors": {project or "scheduled updates": what failed}, "skipped": [projects not
          reached in the budget], "unfinished": [projects still being driven when the tick
          returned], "truncated": more than MAX_ACTIVE active rollouts, "elapsed_seconds": n,
-         "frozen": the freeze's reason or None, "alarms": {"names", "calls", "unread"}}
+         "frozen": the freeze's reason or None, "alarms": {"names", "calls", "unread"},
+         "fleet": the fleet sync's outcome (``chalicelib.fleet.sync.run``)}
     """
     started = time.monotonic()
     deadline = started + budget_seconds()
@@ -76,6 +81,8 @@ def run(now: datetime.datetime | None = None, actor: str = engine.TICK_ACTOR) ->
     except Exception as exc:  # noqa: BLE001 - logged and reported; the rollouts still run
         log.exception("tick: the scheduled updates could not be read")
         outcome["errors"]["scheduled updates"] = failures.describe(exc)
+    # fleet members join and leave first, isolated, within a third of the budget
+    outcome["fleet"] = fleet_sync.run_in_tick(now, budget_seconds() / 3)
     rollouts = _active(outcome)
     frozen = _freeze(now, outcome)
     snapshot = _alarms(rollouts, outcome)

@@ -2,17 +2,19 @@
 
 ``projects`` (create, update, show, list, delete, scheduled updates, the field reference),
 ``controls`` (promote, pause, resume, rollback, events), ``freeze`` (the stage's freeze, thaw),
-``watch``, ``releases`` (CI uploads, the daily report) and ``hosts`` (the agent, the local stack's
-keys). Exit codes: ``base``.
+``watch``, ``releases`` (CI uploads, the daily report), ``members`` (``fabu hosts``: a project's
+hosts a page at a time) and ``hosts`` (the agent, the local stack's keys). Exit codes: ``base``.
 """
-from fabu_cli import controls, freeze, hosts, projects, releases
+from fabu_cli import controls, freeze, hosts, members, projects, releases
 from fabu_cli.base import (EXIT_API, EXIT_CONNECTION, EXIT_RELEASE_FAILED, EXIT_TIMEOUT, EXIT_USAGE,
                            WATCH_EXIT, cli)
 from fabu_cli.watch import watch
 
 for _command in (projects.project, projects.show, projects.list_, projects.delete, *controls.COMMANDS,
-                 *freeze.COMMANDS, watch, releases.release, releases.report, hosts.agent, hosts.local):
+                 *freeze.COMMANDS, watch, releases.release, releases.report, hosts.agent, hosts.local,
+                 members.hosts):
     cli.add_command(_command)
+projects.project.add_command(members.hosts)  # also ``fabu project hosts``
 
 __all__ = ["cli", "main", "EXIT_API", "EXIT_USAGE", "EXIT_CONNECTION", "WATCH_EXIT", "EXIT_TIMEOUT",
            "EXIT_RELEASE_FAILED"]

@@ -2,8 +2,11 @@
 
 Results go to stdout, errors and progress chatter to stderr, so ``fabu show web -o json | jq``
 stays clean. Every value from the API is printed as text (``rich.markup.escape``), never as markup.
+Printed to a pipe or a file, tables are as wide as they need to be (up to ``PIPE_WIDTH``): a
+host name or a version is never cut to fit 80 columns there.
 """
 import json
+import sys
 
 from rich.console import Console
 from rich.markup import escape
@@ -12,8 +15,17 @@ from rich.table import Table
 
 from fabu_cli import watching
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+#: The width of output that is not a terminal.
+PIPE_WIDTH = 250
+
+
+def _width(stream) -> int | None:
+    """None (rich follows the terminal) on a terminal; else ``PIPE_WIDTH``."""
+    return None if stream.isatty() else PIPE_WIDTH
+
+
+out = Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
 
 #: Host statuses that end a host's part in a wave (what the progress bars count as done).
 DONE_STATUSES = ("succeeded", "skipped", "failed", "lost", "rolled_back")
@@ -69,9 +81,10 @@ def project_detail(project: dict, etag: str | None = None) -> None:
         out.print(f"pending  update of {_e(', '.join(sorted(pending.get('changes') or {})))} "
                   f"scheduled for {_e(pending.get('apply_at'))} by {_e(pending.get('by'))}")
     rollout_summary(project.get("rollout"))
-    hosts = (project.get("hosts_view") or {}).get("hosts")
-    if hosts:
-        host_table(hosts)
+    view = project.get("hosts_view") or {}
+    if view.get("hosts"):
+        hosts_summary(view, project.get("id") or "")
+        host_table(view["hosts"])
 
 
 def rollout_summary(rollout: dict | None) -> None:
@@ -91,15 +104,68 @@ def rollout_summary(rollout: dict | None) -> None:
         out.print(_e(line))
 
 
+def _status_cell(h: dict) -> str:
+    status = h.get("status")
+    style = ("red" if status in BAD_STATUSES else "green" if status == "succeeded"
+             else "dim" if status == "left" else "white")
+    return f"[{style}]{_e(status)}[/]"
+
+
+def drain_text(drain: dict | None) -> str:
+    """``draining until 2026-11-04T10:05:00Z`` / ``out since ...`` / ``registered since ...``."""
+    if not drain or not drain.get("state"):
+        return ""
+    state = drain["state"]
+    if state == "draining" and drain.get("until"):
+        return f"draining until {drain['until']}"
+    return f"{state} since {drain['since']}" if drain.get("since") else state
+
+
 def host_table(hosts: list[dict]) -> None:
-    table = Table("host", "wave", "status", "running", "target", "last phase", box=None)
-    for h in hosts:
-        status = h.get("status")
-        style = "red" if status in BAD_STATUSES else "green" if status == "succeeded" else "white"
-        table.add_row(_e(h.get("host")), _e(h.get("wave")), f"[{style}]{_e(status)}[/]",
-                      _e(h.get("running_version")), _e(h.get("target_version")),
+    """The project view's host rows: zone and traffic draining too; hosts that left, dimmed, last."""
+    table = Table("host", "zone", "wave", "status", "running", "target", "drain", "last phase",
+                  box=None)
+    for h in sorted(hosts, key=lambda h: h.get("status") == "left"):
+        table.add_row(_e(h.get("host")), _e(h.get("zone") or "-"), _e(h.get("wave")),
+                      _status_cell(h), _e(h.get("running_version")), _e(h.get("target_version")),
+                      _e(drain_text(h.get("drain"))),
                       _e(" ".join(x for x in (h.get("last_phase"), h.get("last_status")) if x)))
     out.print(table)
+
+
+def hosts_summary(view: dict, project_id: str) -> None:
+    """How many hosts (listed, fleet, per zone), who joined or left lately, and, when the view
+    holds only the first rows, how to see the rest."""
+    counts = view.get("counts") or {}
+    members = counts.get("member") or {}
+    zones = ", ".join(f"{_e(z)} {n}" for z, n in sorted((counts.get("zone") or {}).items()) if z)
+    day = view.get("last_day") or {}
+    line = f"hosts    {view.get('total', len(view.get('hosts') or []))}"
+    if members.get("fleet"):
+        line += f" ({members.get('listed', 0)} listed, {members['fleet']} in the fleet)"
+    if zones:
+        line += f"; zones {zones}"
+    if day.get("joined") or day.get("left"):
+        line += f"; last day: {day.get('joined', 0)} joined, {day.get('left', 0)} left"
+    out.print(line)
+    if view.get("truncated"):
+        note(f"showing the first {view.get('shown')} of {view.get('total')} hosts: "
+             f"`fabu hosts {project_id}` pages through all of them")
+
+
+def member_table(rows: list[dict]) -> None:
+    """Rows of ``GET /api/v1/project/{id}/hosts`` (``fabu hosts``)."""
+    table = Table("host", "member", "zone", "wave", "status", "running", "target", "drain",
+                  "joined", "left", "last seen", box=None)
+    for h in rows:
+        flags = " drift" if h.get("drift") else ""
+        flags += " silent" if h.get("silent") else ""
+        table.add_row(_e(h.get("host")), _e(h.get("member")), _e(h.get("zone") or "-"),
+                      _e(h.get("wave")), _status_cell(h) + _e(flags),
+                      _e(h.get("running_version")), _e(h.get("target_version")),
+                      _e(drain_text(h.get("drain"))), _e(h.get("joined_at") or ""),
+                      _e(h.get("left_at") or ""), _e(h.get("last_seen") or ""))
+    out.print(table if rows else "no hosts match")
 
 
 def events_table(events: list[dict]) -> None:
@@ -116,11 +182,13 @@ def events_table(events: list[dict]) -> None:
 
 def host_failure(host: dict, report: dict | None = None, lines: int = 5) -> None:
     """One failed host: its status and, when known, the failed phase and its output's tail."""
+    where = f" ({_e(host['zone'])})" if host.get("zone") else ""
     if report is None:
         after = f" after {_e(host.get('last_phase'))}" if host.get("last_phase") else ""
-        err.print(f"  {_e(host.get('host'))}: {_e(host.get('status'))}{after}")
+        drain = f", {_e(drain_text(host.get('drain')))}" if host.get("drain") else ""
+        err.print(f"  {_e(host.get('host'))}{where}: {_e(host.get('status'))}{after}{drain}")
         return
-    err.print(f"  {_e(host.get('host'))}: {_e(report.get('phase'))} failed "
+    err.print(f"  {_e(host.get('host'))}{where}: {_e(report.get('phase'))} failed "
               f"(exit {_e(report.get('exit_code'))}):")
     for line in (report.get("output") or "").rstrip().splitlines()[-lines:]:
         err.print(f"    | {_e(line)}")

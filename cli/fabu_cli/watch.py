@@ -114,6 +114,7 @@ def explain_failures(api: Client, project_id: str, body: dict) -> None:
         items = api.get(project_path(project_id, "events"), params={"limit": 200}).body.get("events", [])
     except ApiError:
         items = None  # an API without the events route: fall back to the host states
+    rows = {h.get("host"): h for h in (body.get("hosts_view") or {}).get("hosts") or []}
     if items is not None:
         seen = set()
         for event in items:
@@ -123,7 +124,8 @@ def explain_failures(api: Client, project_id: str, body: dict) -> None:
             if event.get("host") in seen or len(seen) == 3:
                 continue
             seen.add(event.get("host"))
-            render.host_failure({"host": event.get("host"), "status": event.get("kind")},
+            render.host_failure({"host": event.get("host"), "status": event.get("kind"),
+                                 "zone": (rows.get(event.get("host")) or {}).get("zone")},
                                 {"phase": detail.get("phase"), "exit_code": detail.get("exit_code"),
                                  "output": detail.get("output_tail") or event.get("message") or ""})
         if seen:

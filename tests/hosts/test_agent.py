@@ -343,3 +343,25 @@ def test_plain_http_to_this_machine_is_allowed(host, api, template):
 def test_https_anywhere_and_http_to_loopback_pass_the_check(host, url):
     result = host.run_agent(FABU_API_URL=url)
     assert result.returncode == 3 and "cannot reach" in result.stderr     # checked, then tried
+
+
+def test_the_current_parameter_is_bounded_and_names_what_is_left_for_later(host, api):
+    from urllib.parse import parse_qs
+    long_version = "1.0.0-" + "b" * 100
+    for n in range(40):  # 40 entries of ~113 characters: about 4500, over the 2000 allowed
+        release = host.root / f"app-{n:02d}" / "releases" / long_version
+        release.mkdir(parents=True)
+        (release / ".fabu-version").write_text(long_version + "\n")
+        (host.root / f"app-{n:02d}" / "current").symlink_to(f"releases/{long_version}")
+    (host.root / "empty" / "releases").mkdir(parents=True)  # a project with no current release
+    (host.root / "not_a_project").mkdir()                    # not a project name: left out
+    result = host.run_agent()
+    assert result.returncode == 0 and result.stdout == ""
+    assert "did not fit in this poll (2000 characters); they are sent on later runs" in result.stderr
+    [query] = api.requests_query(f"/api/v1/{host.host}")
+    [value] = parse_qs(query)["current"]
+    assert len(value) <= 2000 and ":" not in query  # sent percent-encoded
+    entries = dict(e.split(":", 1) for e in value.split(","))
+    assert 10 <= len(entries) < 41
+    assert set(entries.values()) <= {long_version, ""}
+    assert all(name.startswith("app-") or name == "empty" for name in entries)

@@ -57,12 +57,14 @@ def history(aws):
     # api: 20 successful rollouts of 1..20 minutes.
     for n in range(20):
         _rollout("api", f"a{n:02d}", at(0, 60 * n), 60 * (n + 1))
-    # web's hosts now: in step, drifted, mid-deploy, silent, never seen.
+    # web's hosts now: in step, drifted, mid-deploy, silent, never seen (lost: not drift, see
+    # chalicelib.drift), failed (its status says so: not drift either).
     _host("web-1", "succeeded", "2.0", "2.0", NOW)
-    _host("web-2", "failed", "1.0", "2.0", NOW)
+    _host("web-2", "succeeded", "1.0", "2.0", NOW)
     _host("web-3", "in_progress", "1.0", "2.0", NOW)
     _host("web-4", "succeeded", "2.0", "2.0", NOW - datetime.timedelta(hours=2))
     _host("web-5", "lost", None, "2.0", None)
+    _host("web-6", "failed", "1.0", "2.0", NOW)
 
 
 def test_report_numbers_are_exact(history):
@@ -79,14 +81,14 @@ def test_report_numbers_are_exact(history):
     assert web["top_failure_lines"] == [{"line": "E: disk full", "count": 2},
                                         {"line": "connection refused", "count": 1}]
     assert web["messages"] == {"warn": 2, "error": 1}
-    assert [d["host"] for d in web["drift"]] == ["web-2", "web-5"]
+    assert [(d["host"], d["expected"], d["running"]) for d in web["drift"]] == [("web-2", "2.0", "1.0")]
     assert [(s["host"], s["last_seen"]) for s in web["silent"]] == [
         ("web-4", "2026-03-11T06:00:00Z"), ("web-5", None)]
     assert (api["deploys"], api["success_rate"]) == (20, 1.0)
     assert api["duration_seconds"]["median"] == 630 and api["duration_seconds"]["p95"] == 1140
     totals = report["totals"]
     assert (totals["deploys"], totals["succeeded"], totals["success_rate"]) == (26, 25, 0.9615)
-    assert totals["duration_seconds"]["p95"] == 1200 and (totals["drift"], totals["silent"]) == (2, 2)
+    assert totals["duration_seconds"]["p95"] == 1200 and (totals["drift"], totals["silent"]) == (1, 2)
 
 
 @pytest.mark.parametrize("values, p95, median", [
@@ -117,7 +119,7 @@ def test_generate_writes_json_and_self_contained_html_and_posts_a_summary(histor
             assert outside not in html
         [text] = watch()
         assert "fabu report 2026-03-10: 26 deploys, 96.2% succeeded" in text
-        assert "- web: 6 deploys (1 failed), p95 20m00s, drift 2, silent 2" in text
+        assert "- web: 6 deploys (1 failed), p95 20m00s, drift 1, silent 2" in text
     finally:
         next(observers, None)
 

@@ -59,3 +59,14 @@ def test_canaries_must_be_distinct_hosts_of_the_project():
     assert _problems({"canary_hosts": ["h1.example.com", "h1.example.com", "x.example.com"]}) == {
         "rollout.canary_hosts[2]": "is not one of the project's hosts",
         "rollout.canary_hosts": "lists a host twice"}
+
+
+@pytest.mark.parametrize("value,problem", [
+    ("spread", None), ("one_at_a_time", None), (None, None),
+    ("round_robin", "must be 'spread' (each wave across the zones), 'one_at_a_time' (zone after "
+                    "zone) or null"),
+    (["spread"], "must be 'spread' (each wave across the zones), 'one_at_a_time' (zone after "
+                 "zone) or null"),
+])
+def test_zones_is_a_zone_mode_or_null(value, problem):
+    assert _problems({"zones": value}) == ({"rollout.zones": problem} if problem else {})

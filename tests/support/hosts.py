@@ -123,8 +123,13 @@ class FakeApi:
             return list(self.reports.get(host, []))
 
     def requests_to(self, path):
+        """The requests to ``path``, whatever their query string (``requests_query`` has it)."""
         with self._lock:
-            return [r for r in self.requests if r[1] == path]
+            return [r for r in self.requests if r[1].split("?", 1)[0] == path]
+
+    def requests_query(self, path):
+        """The query strings (``""`` when none) of the requests to ``path``, in order."""
+        return [r[1].partition("?")[2] for r in self.requests_to(path)]
 
     def _record(self, method, path, headers):
         with self._lock:
@@ -142,7 +147,7 @@ def _handler_for(api):
 
         def do_GET(self):
             api._record("GET", self.path, self.headers)
-            parts = self.path.strip("/").split("/")
+            parts = self.path.split("?", 1)[0].strip("/").split("/")
             if parts[:1] == ["artifacts"] and parts[1] in api.artifacts:
                 return self._send(200, api.artifacts[parts[1]], "application/gzip")
             if len(parts) == 3 and parts[:2] == ["api", "v1"]:

@@ -1,17 +1,20 @@
-// Which host rows the table shows: filtered by status, wave and name, sorted by any column,
+// Which host rows the table shows: filtered by status, wave, zone and name, sorted by any column,
 // one page at a time. Pure (no DOM): the table view keeps the state in the URL hash
 // (`#project/web?status=failed&wave=1&sort=status&dir=desc&page=2`) and asks this module.
+// Hosts that left the fleet are apart: shown only when the status filter asks for them. For a
+// fleet larger than the project view returns, `routeQuery` is what the table asks the hosts route.
 import { HostStatus, HOST_ROW_STATUSES } from './status.js';
 
 export const PAGE_SIZE = 100;
 export const COLUMNS = Object.freeze(['host', 'target_version', 'running_version', 'status',
-  'wave', 'reported_at']);
-const DEFAULTS = Object.freeze({ sort: 'host', dir: 'asc', status: '', wave: '', q: '', page: 1 });
+  'wave', 'reported_at', 'zone', 'member']);
+const DEFAULTS = Object.freeze({ sort: 'host', dir: 'asc', status: '', wave: '', zone: '', q: '', page: 1 });
+const ZONE_RE = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
 
 // Statuses sorted by how much they need a look: problems first, hosts at rest last.
 const H = HostStatus;
-const SEVERITY = [H.FAILED, H.LOST, H.ROLLED_BACK, H.ROLLBACK_PENDING, H.IN_PROGRESS, H.PENDING,
-  H.WAITING, H.SKIPPED, H.SUCCEEDED, H.IDLE];
+const SEVERITY = [H.FAILED, H.LOST, H.ROLLED_BACK, H.ROLLBACK_PENDING, H.IN_PROGRESS, H.DRAINING,
+  H.PENDING, H.WAITING, H.SKIPPED, H.SUCCEEDED, H.IDLE, H.LEFT];
 const severity = (status) => {
   const at = SEVERITY.indexOf(status);
   return at < 0 ? SEVERITY.length + HOST_ROW_STATUSES.indexOf(status) : at;
@@ -27,6 +30,7 @@ export function readQuery(queryString) {
   if (params.get('dir') === 'desc') state.dir = 'desc';
   if (HOST_ROW_STATUSES.includes(params.get('status'))) state.status = params.get('status');
   if (/^\d{1,3}$/.test(params.get('wave') || '')) state.wave = params.get('wave');
+  if (ZONE_RE.test(params.get('zone') || '')) state.zone = params.get('zone');
   state.q = (params.get('q') || '').slice(0, 200);
   const page = Number(params.get('page'));
   if (Number.isInteger(page) && page > 0) state.page = page;
@@ -62,8 +66,9 @@ function compare(a, b, column) {
 // Rows matching the filters, sorted (ties by host name), and the page asked for (clamped).
 export function query(rows, state) {
   const needle = state.q.trim().toLowerCase();
-  const matching = rows.filter((row) => (!state.status || row.status === state.status) &&
+  const matching = rows.filter((row) => (state.status ? row.status === state.status : row.status !== H.LEFT) &&
     (state.wave === '' || String(row.wave) === state.wave) &&
+    (!state.zone || row.zone === state.zone) &&
     (!needle || row.host.toLowerCase().includes(needle)));
   const sign = state.dir === 'desc' ? -1 : 1;
   const emptyLast = (row) => (state.sort !== 'status' && state.sort !== 'wave' && !row[state.sort]);
@@ -80,13 +85,32 @@ export function query(rows, state) {
     first: matching.length ? start + 1 : 0, last: Math.min(start + PAGE_SIZE, matching.length) };
 }
 
-// How many rows have each status and each wave (for the filters' option texts).
+// How many rows have each status, wave and zone (for the filters' option texts); waves and
+// zones count the hosts still in the fleet.
 export function facets(rows) {
   const statuses = {};
   const waves = {};
+  const zones = {};
   for (const row of rows) {
     statuses[row.status] = (statuses[row.status] || 0) + 1;
+    if (row.status === H.LEFT) continue;
     if (row.wave !== null && row.wave !== undefined) waves[row.wave] = (waves[row.wave] || 0) + 1;
+    if (row.zone) zones[row.zone] = (zones[row.zone] || 0) + 1;
   }
-  return { statuses, waves };
+  return { statuses, waves, zones };
+}
+
+// The query string of the hosts route (GET /api/v1/project/{id}/hosts) for the table's filters:
+// the server filters a fleet larger than the project view returns (`q`: host name contains).
+export function routeQuery(state, cursor) {
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  for (const key of ['status', 'wave', 'zone', 'q']) {
+    const value = String(state[key] ?? '').trim();
+    const text = key === 'q' ? value.toLowerCase().replace(/[^a-z0-9.-]/g, '') : value;
+    if (text) params.set(key, text);
+  }
+  // hosts that left are apart here too: only listed when the status filter asks for them
+  if (!state.status) params.set('status', Object.values(H).filter((s) => s !== H.LEFT).join(','));
+  if (cursor) params.set('cursor', cursor);
+  return params.toString();
 }

@@ -5,7 +5,7 @@
 // state has a label.
 import * as generated from './states.js';
 import {
-  DRIFT, HostStatus, NO_ROLLOUT, ReleaseState, ReportStatus, RolloutState, SILENT,
+  DrainState, DRIFT, HostStatus, NO_ROLLOUT, ReleaseState, ReportStatus, RolloutState, SILENT,
 } from './status.js';
 
 const H = HostStatus;
@@ -75,6 +75,18 @@ export const LABELS = Object.freeze({
   Flag: Object.freeze({
     [DRIFT]: 'Drift',
     [SILENT]: 'Silent',
+  }),
+  // How a host belongs to the project (`member` of a host row).
+  Member: Object.freeze({
+    listed: 'Listed',
+    fleet: 'Fleet',
+  }),
+  // Where a host stands with its load balancer's target groups (`drain.state` of a host row).
+  DrainState: Object.freeze({
+    [DrainState.DRAINING]: 'Draining',
+    [DrainState.OUT]: 'Out of its target groups',
+    [DrainState.KEPT_OUT]: 'Kept out of its target groups',
+    [DrainState.REGISTERED]: 'Registered again',
   }),
 });
 
@@ -149,6 +161,14 @@ export const EVENT_LABELS = Object.freeze({
   'host.rollback_failed': 'Host rollback failed',
   'host.message': 'Host message',
   'host.messages_dropped': 'Host messages dropped',
+  'host.joined': 'Host joined the fleet',
+  'host.left': 'Host left the fleet',
+  'host.draining': 'Host draining traffic',
+  'host.registered': 'Host back in its target groups',
+  'host.kept_out': 'Host kept out of its target groups',
+  'host.drifted': 'Host drifted',
+  'fleet.sync_failed': 'Fleet sync failed',
+  'fleet.sync_recovered': 'Fleet sync recovered',
   'gate.waiting': 'Gate waiting',
   'gate.approved': 'Gate approved',
   'gate.expired': 'Gate expired',

@@ -15,6 +15,38 @@ export const SCRIPTS = [
 export const lines = (list) => (list || []).join('\n');
 export const hookUrl = (hook) => (hook ? (typeof hook === 'string' ? hook : hook.url) : '');
 
+// Listed hosts one per line: "web-1.example.com", or "web-1.example.com us-east-1a" for a host
+// with its zone ({name, zone} in the API), and back.
+export const hostLines = (hosts) => lines((hosts || []).map((h) => (h && typeof h === 'object'
+  ? `${h.name}${h.zone ? ` ${h.zone}` : ''}` : h)));
+function hostEntry(line) {
+  const [name, ...zone] = line.split(/\s+/);
+  return zone.length ? { name, zone: zone.join(' ') } : name;
+}
+
+// The fleet's EC2 tags one "Key=Value" per line ({Key: Value} in the API), and back.
+export const tagLines = (tags) => lines(Object.entries(tags || {}).map(([k, v]) => `${k}=${v}`));
+function tagsFrom(text) {
+  const tags = {};
+  for (const line of splitLines(text)) {
+    const at = line.indexOf('=');
+    if (at < 0) tags[line] = '';
+    else tags[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+  }
+  return tags;
+}
+
+// `fleet` from the form: null when it selects nothing (a project without a fleet).
+export function fleetFrom(values) {
+  const tags = tagsFrom(values['fleet.ec2_tags'] || '');
+  const groups = splitLines(values['fleet.autoscaling_groups'] || '');
+  if (!Object.keys(tags).length && !groups.length) return null;
+  const fleet = {};
+  if (Object.keys(tags).length) fleet.ec2_tags = tags;
+  if (groups.length) fleet.autoscaling_groups = groups;
+  return fleet;
+}
+
 // "5" → 5, "10%" → "10%": numbers travel as numbers, anything else as typed (the API judges).
 function numberOrText(text) {
   const value = text.trim();
@@ -35,7 +67,8 @@ export function payloadFrom(values, previous, isNew) {
   const body = {
     version: values.version.trim(),
     description: values.description,
-    hosts: splitLines(values.hosts),
+    hosts: splitLines(values.hosts).map(hostEntry),
+    fleet: fleetFrom(values),
     deploy_at: values.deploy_at.trim() || null,
     ci_server: values.ci_server.trim() || null,
     deb_dependencies: splitLines(values.deb_dependencies),
@@ -55,6 +88,7 @@ export function payloadFrom(values, previous, isNew) {
     gates: {},
   };
   if (isNew) body.name = values.name.trim();
+  if (isNew && body.fleet === null) delete body.fleet;
   for (const key of ['bake_seconds', 'max_failures', 'deploy_timeout', 'max_parallel', 'health_timeout', 'keep_releases']) {
     body.rollout[key] = numberOrText(values[`rollout.${key}`] || '');
   }

@@ -4,6 +4,7 @@ export const HostStatus = Object.freeze(["idle", "waiting", "pending", "in_progr
 export const RolloutState = Object.freeze(["scheduled", "waiting_release", "running", "paused", "halted", "rolling_back", "succeeded", "rolled_back", "superseded", "cancelled"]);
 export const ReleaseState = Object.freeze(["queued", "building", "awaiting_artifact", "ready", "failed"]);
 export const DeployKind = Object.freeze(["deploy", "rollback"]);
+export const DrainState = Object.freeze(["draining", "out", "kept_out", "registered"]);
 export const Phase = Object.freeze(["pre-deploy", "do-deploy", "post-deploy", "rollback"]);
 export const ReportStatus = Object.freeze(["ok", "failed", "skipped", "interrupted"]);
 export const HOST_DONE = Object.freeze(["failed", "lost", "rolled_back", "skipped", "succeeded"]);

@@ -15,6 +15,8 @@ export const HostStatus = named(generated.HostStatus);
 export const RolloutState = named(generated.RolloutState);
 export const ReleaseState = named(generated.ReleaseState);
 export const ReportStatus = named(generated.ReportStatus);
+// Where a host stands with its load balancer's target groups (a host row's `drain.state`).
+export const DrainState = named(generated.DrainState);
 
 // Words the console shows in a badge that are not states of the API.
 export const NO_ROLLOUT = 'none';   // a project before its first rollout

@@ -59,6 +59,24 @@ function eventHtml(e) {
     <div>${humanize(e.message)}</div><div class="muted">${e.actor ? actorTag(e.actor) : ''}</div></div>`;
 }
 
+// One line about the project's hosts: how many (listed, in the fleet, per zone), drift and
+// silence, who joined or left in the last day, and whether the table pages from the server.
+export function hostsSummary(view, flagged) {
+  const total = view.total ?? (view.hosts || []).length;
+  const counts = view.counts || {};
+  const members = counts.member || {};
+  const zones = Object.entries(counts.zone || {}).filter(([zone]) => zone).sort();
+  const parts = [`${total} hosts${members.fleet ? ` (${members.listed || 0} listed, ${members.fleet} in the fleet)` : ''}`];
+  if (zones.length) parts.push(`zones: ${zones.map(([zone, n]) => `${zone} ${n}`).join(', ')}`);
+  parts.push(`${view.drift || 0} drifted, ${view.silent || 0} silent`);
+  if (flagged) parts.push(`${flagged} need a look (highlighted)`);
+  const day = view.last_day || {};
+  if (day.joined || day.left) parts.push(`${day.joined || 0} joined and ${day.left || 0} left the fleet in the last day`);
+  const text = `${parts.join('; ')}.`;
+  return view.truncated ? `${text} The project view holds the first ${view.shown}: the table pages through ` +
+    'all of them from the server.' : text;
+}
+
 // The selected host's phase reports and their output.
 const HostReportView = Base.extend({
   show(host, projectId) {
@@ -141,13 +159,14 @@ export const ProjectView = Base.extend({
       .prop('hidden', false);
   },
 
-  // Merge the per-host rows into the collection: only changed hosts fire 'change'.
+  // Merge the per-host rows into the collection: only changed hosts fire 'change'. A fleet larger
+  // than the view returns is paged from the server by the table instead.
   syncHosts() {
     const view = this.model.get('hosts_view') || { hosts: [] };
-    this.hosts.set(view.hosts);
-    const flagged = this.hosts.flagged().length;
-    this.$('.hosts-summary').text(`${view.hosts.length} hosts; ${view.drift || 0} drifted, ` +
-      `${view.silent || 0} silent${flagged ? `; ${flagged} need a look (highlighted)` : ''}.`);
+    const waves = ((this.model.get('rollout') || {}).waves || []).length;
+    const remote = this.table.setRemote(view, waves);
+    if (!remote) this.hosts.set(view.hosts);
+    this.$('.hosts-summary').text(hostsSummary(view, remote ? 0 : this.hosts.flagged().length));
   },
 
   showReport(host) {

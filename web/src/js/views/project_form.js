@@ -3,7 +3,7 @@
 import { html } from '../html.js';
 import { Project } from '../models/project.js';
 import {
-  changedFields, hookUrl, lines, payloadFrom, SCRIPTS, splitLines,
+  changedFields, hookUrl, hostLines, lines, payloadFrom, SCRIPTS, splitLines, tagLines,
 } from '../project_payload.js';
 import { describeWaves, formatWaves, LAST_WAVE, parseWaves, validateWaves } from '../waves.js';
 import { Base, describeLoadError, flash } from './ui.js';
@@ -69,6 +69,7 @@ function formHtml(p, isNew) {
   const scripts = p.scripts || {};
   const notify = p.notify || {};
   const gates = p.gates || {};
+  const fleet = p.fleet || {};
   return html`
   <form novalidate class="project-form">
     <div class="form-error alert error" role="alert" hidden></div>
@@ -86,8 +87,15 @@ function formHtml(p, isNew) {
     </div>
       ${isNew ? '' : check('replace', p.pending ? `Replace the update already scheduled for ${p.pending.apply_at}`
         : 'Replace an update scheduled meanwhile (only one may wait)', false)}
-      ${field('hosts', 'Hosts', lines(p.hosts), { kind: 'textarea', rows: 4, required: true, hint: 'One host name per line.' })}
+      ${field('hosts', 'Hosts', hostLines(p.hosts), { kind: 'textarea', rows: 4,
+        hint: 'One host per line: its name, then its zone if the waves should know it (web-1.example.com us-east-1a). May be empty when the project has a fleet.' })}
     </fieldset>
+    <fieldset><legend>Fleet (EC2 instances found on every tick)</legend><div class="grid">
+      ${field('fleet.ec2_tags', 'EC2 tags', tagLines(fleet.ec2_tags), { kind: 'textarea',
+        hint: 'One Key=Value per line: running instances with all of these tags are hosts of the project.' })}
+      ${field('fleet.autoscaling_groups', 'Auto Scaling groups', lines(fleet.autoscaling_groups), { kind: 'textarea',
+        hint: 'One group name per line: their InService instances are hosts of the project.' })}
+    </div></fieldset>
     <fieldset><legend>Source</legend><div class="grid">
       ${field('source.type', 'Source type', s.type || '', { kind: 'select', options: [['', 'none (CI uploads the artifact)'],
         ['git', 'git'], ['svn', 'svn'], ['ftp', 'ftp'], ['http', 'http'], ['s3', 's3']] })}
