@@ -83,43 +83,17 @@ def boto_client(service):
     return boto3.session.Session().client(service)
 
 
-@functools.lru_cache(maxsize=None)
-def _key_names(table):
-    """A table's key attribute names (the tables never change within a session)."""
-    schema = boto_client("dynamodb").describe_table(TableName=table)["Table"]["KeySchema"]
-    return tuple(k["AttributeName"] for k in schema)
-
-
 def _wipe(resources):
-    ddb = boto_client("dynamodb")
-    for name in {v for k, v in resources.items() if k.endswith("Table")}:
-        keys = _key_names(name)
-        for page in ddb.get_paginator("scan").paginate(TableName=name, ProjectionExpression=",".join(
-                "#k%d" % i for i in range(len(keys))),
-                ExpressionAttributeNames={"#k%d" % i: k for i, k in enumerate(keys)}):
-            items = page["Items"]
-            for start in range(0, len(items), 25):
-                ddb.batch_write_item(RequestItems={name: [
-                    {"DeleteRequest": {"Key": item}} for item in items[start:start + 25]]})
-    s3 = boto_client("s3")
-    for bucket in (resources["ReleaseBucket"], resources["UIBucket"]):
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-            objs = [{"Key": o["Key"], "VersionId": o["VersionId"]}
-                    for o in page.get("Versions", []) + page.get("DeleteMarkers", [])]
-            if objs:
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": objs})
-    sqs = boto_client("sqs")
-    for key, url in resources.items():
-        if key.endswith("Queue"):
-            drain(sqs, url)
-    ssm = boto_client("ssm")
-    names = [p["Name"] for page in ssm.get_paginator("describe_parameters").paginate()
-             for p in page["Parameters"]]
-    for start in range(0, len(names), 10):
-        ssm.delete_parameters(Names=names[start:start + 10])
-    secrets = boto_client("secretsmanager")
-    for secret in secrets.list_secrets().get("SecretList", []):
-        secrets.delete_secret(SecretId=secret["ARN"], ForceDeleteWithoutRecovery=True)
+    """Empty the stack's tables, buckets and queues, and every SSM parameter and secret: one
+    request to the suite's emulator (``tests.support.emulator.wipe``)."""
+    import urllib.request
+    names = {"tables": [v for k, v in resources.items() if k.endswith("Table")],
+             "buckets": [resources["ReleaseBucket"], resources["UIBucket"]],
+             "queues": [v.rsplit("/", 1)[-1] for k, v in resources.items() if k.endswith("Queue")]}
+    request = urllib.request.Request(ENDPOINT + "/_fabu/wipe", data=json.dumps(names).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status == 200, answer.read()
 
 
 def drain(sqs, url):

@@ -20,15 +20,24 @@ partition of the table (a Query on the table) or the items unsorted (a Query on 
 moto filters and sorts itself); the answer is the same, Scans still get moto's sorted list.
 
 Requests are not logged one line each (the suite makes hundreds of thousands); errors still are.
+``POST /_fabu/wipe`` (``{"tables", "buckets", "queues"}``, names) empties those tables, buckets
+and queues and deletes every SSM parameter and secret in one request: the suite's per-test wipe,
+which took a Scan per table, a listing per bucket and receives per queue.
 Queries on an index read a sorted copy of the partition (``tests.support.emulator_index``).
 """
 import copy
+import json
 import threading
 from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
-from moto.moto_server.werkzeug_app import MotoRequestHandler
+from moto.dynamodb.models import dynamodb_backends
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler
+from moto.s3.models import s3_backends
+from moto.secretsmanager.models import secretsmanager_backends
+from moto.sqs.models import sqs_backends
+from moto.ssm.models import ssm_backends
 from moto.server import main
 
 _transact_write_items = DynamoDBBackend.transact_write_items
@@ -103,6 +112,56 @@ MotoRequestHandler.log_request = lambda self, code="-", size="-": None
 from tests.support import emulator_index  # noqa: E402 - installed last: it wraps the patches above
 
 emulator_index.install()
+
+
+def _regions(backends: Any) -> list:
+    return [backend for regions in backends.values() for backend in regions.values()]
+
+
+def wipe(names: dict) -> dict:
+    """Empty the named tables, buckets and queues; delete every SSM parameter and secret."""
+    tables, buckets, queues = (set(names.get(k) or []) for k in ("tables", "buckets", "queues"))
+    done = {"items": 0, "objects": 0, "messages": 0}
+    for backend in _regions(dynamodb_backends):
+        for name, table in backend.tables.items():
+            if name in tables:
+                done["items"] += sum(len(p) if table.range_key_attr else 1 for p in table.items.values())
+                table.items.clear()
+    emulator_index.forget()
+    for backend in _regions(s3_backends):
+        for name, bucket in backend.buckets.items():
+            if name in buckets:
+                for key in list(bucket.keys):
+                    done["objects"] += 1
+                    bucket.keys.pop(key)
+    for backend in _regions(sqs_backends):
+        for name, queue in backend.queues.items():
+            if name in queues:
+                with queue._messages_lock:
+                    done["messages"] += len(queue._messages)
+                    queue._messages = []
+                    queue._pending_messages = set()
+    for backend in _regions(ssm_backends):
+        backend._parameters.clear()
+    for backend in _regions(secretsmanager_backends):
+        backend.secrets.clear()
+    return done
+
+
+_dispatch = DomainDispatcherApplication.__call__
+
+
+def _call(self: DomainDispatcherApplication, environ: dict, start_response: Any) -> Any:
+    if environ.get("PATH_INFO") != "/_fabu/wipe" or environ.get("REQUEST_METHOD") != "POST":
+        return _dispatch(self, environ, start_response)
+    size = int(environ.get("CONTENT_LENGTH") or 0)
+    body = json.dumps(wipe(json.loads(environ["wsgi.input"].read(size) or b"{}"))).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+
+
+DomainDispatcherApplication.__call__ = _call
 DynamoDBBackend.transact_write_items = transact_write_items
 
 if __name__ == "__main__":

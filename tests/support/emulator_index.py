@@ -52,6 +52,11 @@ def _bump() -> None:
         _partitions.clear()
 
 
+def forget() -> None:
+    """Drop every cached partition: items changed outside a DynamoDB request (the suite's wipe)."""
+    _bump()
+
+
 def _sort_attrs(table: Table, index_name: str) -> tuple[str, list[str]] | None:
     """(the index's hash key, the attributes moto sorts the index by), or None when unusual."""
     index = table.get_index(index_name)
