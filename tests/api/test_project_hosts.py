@@ -2,12 +2,10 @@
 cursors signed and tied to their query, bad parameters a 400 naming them; and the project view of
 a fleet larger than it shows (the first rows, counts, ``truncated``).
 
-The members are seeded at the storage boundary (BatchWriteItem of 25, straight into the hosts
-table: what the fleet sync would have written), because syncing 50,000 instances through the
-emulator is not what is tested here. The table is dropped and created again afterwards, so the
-next test's wipe does not delete 50,000 items one batch at a time.
+The members are seeded at the storage boundary (straight into the hosts table through the
+suite emulator's bulk put: what the fleet sync would have written), because syncing 50,000
+instances through the emulator is not what is tested here; the next test's wipe empties it.
 """
-import concurrent.futures
 import datetime
 import time
 from urllib.parse import urlencode
@@ -15,7 +13,7 @@ from urllib.parse import urlencode
 import pytest
 
 from chalicelib.states import HostStatus
-from tests.conftest import base_project, boto_client
+from tests.conftest import base_project, boto_client, put_items
 
 UTC = datetime.timezone.utc
 NOW = datetime.datetime.now(UTC).replace(microsecond=0)
@@ -49,43 +47,20 @@ def _member(i: int) -> dict:
 
 
 def _seed(count: int) -> float:
-    """``count`` members written with BatchWriteItem of 25 (4 at a time); the seconds it took."""
+    """``count`` members put into the hosts table; the seconds it took."""
     from chalicelib.models import HostState
-    table, ddb = HostState.Meta.table_name, boto_client("dynamodb")
     began = time.monotonic()
-
-    def write(start: int) -> None:
-        pending = [{"PutRequest": {"Item": _member(i)}} for i in range(start, min(start + 25, count))]
-        while pending:
-            pending = ddb.batch_write_item(RequestItems={table: pending}).get(
-                "UnprocessedItems", {}).get(table, [])
-
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        list(pool.map(write, range(0, count, 25)))
+    assert put_items(HostState.Meta.table_name, [_member(i) for i in range(count)]) == count
     return time.monotonic() - began
 
 
 @pytest.fixture
 def fleet(api):
-    """Project ``big`` with two listed hosts and 50,000 fleet members (the hosts table is made
-    anew afterwards: cheaper than deleting its items)."""
+    """Project ``big`` with two listed hosts and 50,000 fleet members."""
     assert api.post("/api/v1/project", base_project(name="big", hosts=LISTED)).status == 201
     seconds = _seed(50_000)
     print(f"seeded 50,000 members in {seconds:.1f} s")
-    yield 50_000
-    _recreate_hosts_table()
-
-
-def _recreate_hosts_table():
-    """Drop the hosts table and create it again as it was (its keys, indexes and billing)."""
-    from chalicelib.models import HostState
-    ddb, name = boto_client("dynamodb"), HostState.Meta.table_name
-    table = ddb.describe_table(TableName=name)["Table"]
-    ddb.delete_table(TableName=name)
-    ddb.create_table(TableName=name, KeySchema=table["KeySchema"],
-                     AttributeDefinitions=table["AttributeDefinitions"], BillingMode="PAY_PER_REQUEST",
-                     GlobalSecondaryIndexes=[{k: index[k] for k in ("IndexName", "KeySchema", "Projection")}
-                                             for index in table.get("GlobalSecondaryIndexes", [])])
+    return 50_000
 
 
 def _walk(api, **params):
