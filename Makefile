@@ -41,7 +41,13 @@ comma := ,
 space := $(subst ,, )
 # `make hosts N=3 TAGS="app=hello"` or `make hosts N=3 ASG=hello-asg`: the hosts are emulator
 # instances (named by instance id) of those tags or that group; again with another N: scale.
+# `make hosts FRONT=url`: the agents talk to the host protocol's local Function URL front
+# (http://fabu.lambda-url.<region>.localhost:$FABU_HOST_FRONT_PORT, SigV4 service lambda) that
+# `make run` starts, instead of the REST API (FRONT=api, the default).
+FRONT ?= api
+hosts: export FABU_HOSTS_FRONT = $(FRONT)
 hosts: $(STAMP)
+	@case "$(FRONT)" in api|url) ;; *) echo "FRONT must be api or url, not '$(FRONT)'" >&2; exit 2 ;; esac
 	$(BIN)/python -m infra.hosts --count $(N) $(if $(strip $(HOSTS)),--hosts $(subst $(space),$(comma),$(strip $(HOSTS)))) \
 		$(if $(strip $(TAGS)),--tags "$(strip $(TAGS))") $(if $(strip $(ASG)),--group "$(strip $(ASG))")
 
@@ -66,13 +72,9 @@ package: $(STAMP)
 	rm -rf build/package
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) \
 		--merge-template infra/resources.json build/package
-	@# chalice names the SQS event source's queue by ARN, not Ref: without DependsOn the
-	@# mapping can be created before its queue on the first deploy.
-	$(BIN)/python -c 'import json, sys; path = sys.argv[1]; t = json.load(open(path)); r = t["Resources"]; \
-		queues = sorted(k for k, v in r.items() if v["Type"] == "AWS::SQS::Queue"); \
-		[v.setdefault("DependsOn", queues) for v in r.values() \
-		 if any(e["Type"] == "SQS" for e in v.get("Properties", {}).get("Events", {}).values())]; \
-		json.dump(t, open(path, "w"), indent=2)' build/package/sam.json
+	@# what the merge cannot express: queues before their SQS mappings, the host protocol's
+	@# Function URL front (function, URL, outputs; host_front.py into the zip): infra/package.py
+	$(BIN)/python -m infra.package build/package
 	$(BIN)/cfn-lint build/package/sam.json
 	@echo "template: build/package/sam.json (code: build/package/deployment.zip)"
 

@@ -1,5 +1,6 @@
 """fabu's Chalice app: wiring only. Routes live in Blueprints, logic in ``chalicelib``."""
 import json
+import logging
 
 from chalice import Chalice, Rate
 
@@ -10,9 +11,13 @@ from chalicelib.auth.localauth import make_sigv4_middleware
 from chalicelib.build import worker
 from chalicelib.notify import notifications
 from chalicelib.notify import reports as daily_reports
+from chalicelib.rollout import driver
 from chalicelib.rollout import tick as rollout_tick
 
 app = Chalice(app_name="fabu")
+# Chalice sets its "fabu" logger (the parent of every fabu.* logger) to ERROR unless debug: the
+# warnings fabu logs (a tick's skipped rollouts, a dropped drive message) must reach the logs.
+app.log.setLevel(logging.WARNING)
 app.register_middleware(make_sigv4_middleware(app), "http")
 for blueprint in (projects, controls, artifacts, events, reports, freeze, console, hosts, members):
     app.register_blueprint(blueprint.bp)
@@ -20,8 +25,16 @@ for blueprint in (projects, controls, artifacts, events, reports, freeze, consol
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")
 def tick(event):
-    """Drive every active rollout and apply scheduled updates (EventBridge, every minute)."""
-    rollout_tick.run()
+    """Apply scheduled updates, then one drive message per active rollout (EventBridge, every
+    minute); what cannot be queued is driven here."""
+    rollout_tick.run(queue=config.drive_queue_name())
+
+
+@app.on_sqs_message(queue=config.drive_queue_name(), batch_size=1, name="rollout_driver",
+                    maximum_concurrency=driver.MAX_CONCURRENCY)
+def rollout_driver(event):
+    """Drive one rollout one step per message; never raises for the rollout's own failure."""
+    return [driver.handle(record.body) for record in event]
 
 
 @app.on_sqs_message(queue=config.build_queue_name(), batch_size=1, name="build_worker")

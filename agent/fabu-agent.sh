@@ -17,12 +17,16 @@
 # values win. That file is data, never sourced: KEY=VALUE lines of the keys below, '#' comments
 # and blank lines; a value bare or in matching '…' or "…" quotes and taken literally (nothing
 # expands, nothing runs); an unknown key or a malformed line is an error naming its line (exit 2).
-# FABU_API_URL (https://, or http:// only to 127.0.0.0/8, ::1 or localhost), FABU_REGION
+# FABU_API_URL (https://, or http:// only to 127.0.0.0/8, ::1, localhost or *.localhost), FABU_REGION
 # (required), FABU_HOST (default: hostname -f), AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+
 # AWS_SESSION_TOKEN) or, without them, the EC2 instance role through IMDSv2 ($FABU_IMDS_URL,
-# default http://169.254.169.254), FABU_ROOT (default /opt/fabu), FABU_SPLAY (max seconds of
-# deterministic per-host delay, default 0), FABU_KILL_GRACE (seconds from TERM to KILL of a user
-# script out of time, default 10), HTTPS_PROXY/https_proxy, NO_PROXY/no_proxy, CURL_CA_BUNDLE.
+# default http://169.254.169.254), FABU_ROOT (default /opt/fabu), FABU_INTERVAL (seconds between
+# two cron runs, default 300: what the cron line runs at), FABU_SPLAY (max seconds of deterministic
+# per-host delay, default 80% of FABU_INTERVAL; 0 turns it off, and a run from a terminal skips
+# it), FABU_SIGV4_SERVICE (lambda or execute-api; default from FABU_API_URL: lambda for a Lambda
+# Function URL, *.lambda-url.<region>.on.aws, execute-api otherwise), FABU_KILL_GRACE (seconds
+# from TERM to KILL of a user script out of time, default 10), HTTPS_PROXY/https_proxy,
+# NO_PROXY/no_proxy, CURL_CA_BUNDLE.
 #
 # Exit codes: 0 nothing pending, deployed, or another run holds the lock; 1 a user script or
 # check failed in the deploy script; 2 an environment/configuration error (or a platform error
@@ -62,8 +66,8 @@ ensure() {
 }
 
 # The keys agent.env may set.
-CONFIG_KEYS=(FABU_API_URL FABU_REGION FABU_HOST FABU_ROOT FABU_SPLAY FABU_IMDS_URL FABU_KILL_GRACE
-    AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN HTTPS_PROXY https_proxy NO_PROXY
+CONFIG_KEYS=(FABU_API_URL FABU_REGION FABU_HOST FABU_ROOT FABU_SPLAY FABU_INTERVAL
+    FABU_SIGV4_SERVICE FABU_IMDS_URL FABU_KILL_GRACE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN HTTPS_PROXY https_proxy NO_PROXY
     no_proxy CURL_CA_BUNDLE)
 # The longest agent.env read (lines).
 CONFIG_MAX_LINES=1000
@@ -116,6 +120,11 @@ read_config() {
     done <"$file"
 }
 
+# The longest cron interval (a day) and the default one (*/5 in the cron line).
+INTERVAL_MAX=86400 INTERVAL_DEFAULT=300
+# A Lambda Function URL's host (the local stack's stand-in ends in .localhost).
+FUNCTION_URL_HOST='^[a-z0-9-]+\.lambda-url\.[a-z0-9-]+\.(on\.aws|localhost)$'
+
 # FABU_API_URL carries signed requests: https://, or http:// only to this machine.
 check_api_url() {
     local url=$FABU_API_URL authority host octets='^127\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$'
@@ -141,13 +150,32 @@ check_api_url() {
         host=${authority%%:*}
     fi
     host=${host,,}
-    if [[ $host == localhost || $host == ::1 || $host == 0:0:0:0:0:0:0:1 ]]; then
+    if [[ $host == localhost || $host == *?.localhost || $host == ::1 || $host == 0:0:0:0:0:0:0:1 ]]; then
         return 0
     fi
     if [[ $host =~ $octets ]] && ((BASH_REMATCH[1] <= 255 && BASH_REMATCH[2] <= 255 && BASH_REMATCH[3] <= 255)); then
         return 0
     fi
-    err "FABU_API_URL '$url' is plain http:// to '$host': the host's signed requests and the deploy script must not travel unencrypted; use https:// (http:// is only for 127.0.0.0/8, ::1 or localhost)"
+    err "FABU_API_URL '$url' is plain http:// to '$host': the host's signed requests and the deploy script must not travel unencrypted; use https:// (http:// is only for 127.0.0.0/8, ::1, localhost or *.localhost)"
+}
+
+# The SigV4 service the API's front checks: FABU_SIGV4_SERVICE when set (a custom domain in
+# front of a Function URL), else lambda for a Function URL's host, execute-api for anything else
+# (API Gateway, its custom domains).
+pick_sigv4_service() {
+    local host=${FABU_API_URL#*://}
+    if [[ -n ${FABU_SIGV4_SERVICE:-} ]]; then
+        case $FABU_SIGV4_SERVICE in
+            lambda | execute-api) return 0 ;;
+            *) err "FABU_SIGV4_SERVICE must be lambda (a Lambda Function URL) or execute-api (API Gateway), not '$FABU_SIGV4_SERVICE'" ;;
+        esac
+    fi
+    host=${host%%[/?#]*} && host=${host%:*} && host=${host,,}
+    if [[ $host =~ $FUNCTION_URL_HOST ]]; then
+        FABU_SIGV4_SERVICE=lambda
+    else
+        FABU_SIGV4_SERVICE=execute-api
+    fi
 }
 
 load_config() {
@@ -156,19 +184,25 @@ load_config() {
         read_config "$env_file"
     fi
     FABU_ROOT=${FABU_ROOT:-/opt/fabu}
-    FABU_SPLAY=${FABU_SPLAY:-0}
+    FABU_INTERVAL=${FABU_INTERVAL:-$INTERVAL_DEFAULT}
     FABU_IMDS_URL=${FABU_IMDS_URL:-http://169.254.169.254}
     if [[ -z ${FABU_HOST:-} ]]; then
         FABU_HOST=$(hostname -f 2>/dev/null || hostname) || err "cannot read the host name; set FABU_HOST"
     fi
     [[ -n ${FABU_API_URL:-} ]] || err "FABU_API_URL is not set (environment or $env_file)"
     [[ -n ${FABU_REGION:-} ]] || err "FABU_REGION is not set (environment or $env_file)"
-    [[ $FABU_SPLAY =~ ^[0-9]+$ ]] || err "FABU_SPLAY must be a whole number of seconds, not '$FABU_SPLAY'"
+    if ! [[ $FABU_INTERVAL =~ ^[1-9][0-9]{0,4}$ ]] || ((FABU_INTERVAL > INTERVAL_MAX)); then
+        err "FABU_INTERVAL must be the cron line's interval in seconds (1 to $INTERVAL_MAX; 300 for */5), not '$FABU_INTERVAL'"
+    fi
+    FABU_SPLAY=${FABU_SPLAY:-$((FABU_INTERVAL * 4 / 5))}
+    [[ $FABU_SPLAY =~ ^[0-9]{1,5}$ ]] || err "FABU_SPLAY must be a whole number of seconds, not '$FABU_SPLAY'"
+    ((FABU_SPLAY == 0 || FABU_SPLAY < FABU_INTERVAL)) || err "FABU_SPLAY ($FABU_SPLAY s) must be less than FABU_INTERVAL ($FABU_INTERVAL s, the cron line's interval): a longer delay runs into the next cron run, which then finds the lock taken and skips (set FABU_INTERVAL to what cron runs at)"
     [[ $FABU_HOST =~ ^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$ ]] || err "FABU_HOST must be a host name (letters, digits, '-' and '.'), not '$FABU_HOST'"
     [[ $FABU_REGION =~ ^[a-z0-9-]{1,64}$ ]] || err "FABU_REGION must be an AWS region such as eu-west-1, not '$FABU_REGION'"
     check_api_url
     FABU_API_URL=${FABU_API_URL%/}
-    export FABU_API_URL FABU_HOST FABU_REGION FABU_ROOT
+    pick_sigv4_service
+    export FABU_API_URL FABU_HOST FABU_REGION FABU_ROOT FABU_SIGV4_SERVICE
 }
 
 # Hold $FABU_ROOT/.agent.lock for the rest of this run; a second run exits at once.
@@ -182,10 +216,11 @@ take_lock() {
 }
 
 # Sleep a per-host number of seconds in [0, FABU_SPLAY]: the same host always waits the same
-# time, so 100k hosts spread over the window instead of all polling at :00 and :05.
+# time, so 100k hosts spread over the window instead of all polling at :00 and :05. A run from a
+# terminal (someone typing fabu-agent.sh) does not wait.
 splay() {
     local crc delay
-    if ((FABU_SPLAY == 0)); then
+    if ((FABU_SPLAY == 0)) || [[ -t 0 ]]; then
         return 0
     fi
     crc=$(printf '%s' "$FABU_HOST" | cksum) || err "cksum failed"
@@ -236,7 +271,7 @@ api_get() {
         token=(-H "x-amz-security-token: $AWS_SESSION_TOKEN")
     fi
     curl -sS --retry 2 --retry-delay 1 --retry-connrefused --max-time 60 \
-        --aws-sigv4 "aws:amz:${FABU_REGION}:execute-api" \
+        --aws-sigv4 "aws:amz:${FABU_REGION}:${FABU_SIGV4_SERVICE}" \
         --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "${token[@]}" \
         -o "$2" -w '%{http_code}' --url "$FABU_API_URL$1" || true
 }
@@ -246,7 +281,7 @@ refuse_status() {
     local what=$1 status=$2 body=$3
     case $status in
         000) api_err "$what: cannot reach $FABU_API_URL" ;;
-        401 | 403) api_err "$what: HTTP $status: the API refused this host's credentials (check AWS_ACCESS_KEY_ID, the signing region '$FABU_REGION' and that the key belongs to host $FABU_HOST): $(head -c 300 -- "$body")" ;;
+        401 | 403) api_err "$what: HTTP $status: the API refused this host's credentials (check AWS_ACCESS_KEY_ID, the signing region '$FABU_REGION', the signing service '$FABU_SIGV4_SERVICE' and that the key belongs to host $FABU_HOST): $(head -c 300 -- "$body")" ;;
         *) api_err "$what: unexpected HTTP $status: $(head -c 300 -- "$body")" ;;
     esac
 }

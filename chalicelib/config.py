@@ -46,6 +46,11 @@ def notify_queue_name() -> str:
     return resource_name("notify.fifo")  # FIFO: one message group per project keeps order
 
 
+def drive_queue_name() -> str:
+    """The queue of the tick's fan-out: one message per active rollout (``rollout.driver``)."""
+    return resource_name("drive")
+
+
 def notify_topic_name() -> str:
     return resource_name("notifications")
 
@@ -68,4 +73,18 @@ def event_ttl_days() -> int:
 
 
 def heartbeat_seconds() -> int:
-    return int_setting("FABU_HEARTBEAT_SECONDS", 900)
+    """How often a polling host's beat is written (``FABU_HEARTBEAT_SECONDS``, default 3600):
+    the resolution of silence (``chalicelib.hosts.beat``)."""
+    return int_setting("FABU_HEARTBEAT_SECONDS", 3600)
+
+
+def silent_seconds() -> int:
+    """How long without a poll makes a host silent (``FABU_SILENT_SECONDS``, default 1800)."""
+    return int_setting("FABU_SILENT_SECONDS", 1800)
+
+
+def active_heartbeat_seconds() -> int:
+    """How often a poll touches ``last_seen`` of a host item it holds pending or draining
+    (``FABU_ACTIVE_HEARTBEAT_SECONDS``, default 900; at most half of ``FABU_SILENT_SECONDS``,
+    so a polling host's pending item never looks silent to the engine)."""
+    return max(0, min(int_setting("FABU_ACTIVE_HEARTBEAT_SECONDS", 900), silent_seconds() // 2))

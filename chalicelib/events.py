@@ -5,9 +5,18 @@
 object. Retention is DynamoDB TTL (``FABU_EVENT_TTL_DAYS``, default 90). Every stored event is
 handed to ``notify.queue.enqueue``, which queues the ones worth telling people about.
 ``page`` reads a project's timeline; ``project_page`` is the same for the API, checking its input.
+
+The ``day-index`` (every event of one UTC day, for the daily report) is sharded so a busy day is
+spread over ``DAY_SHARDS`` partitions: ``Event.day`` is ``<YYYY-MM-DD>#<NN>`` (``day_key``), NN
+the CRC-32 of the event's key (``<scope>#<sk>``) modulo 16, so an event's shard is fixed by its
+key (a retried write lands on the same one) and, the key ending in random hex, events spread
+evenly. ``day_values`` are the values a day's readers Query: the 16 shards and the unsharded
+``<YYYY-MM-DD>`` of events written before the shards (kept ``FABU_EVENT_TTL_DAYS``).
+``day_of`` is the plain date of either (what a user is ever shown).
 """
 import datetime
 import secrets
+import zlib
 
 from chalicelib import config, pagination
 from chalicelib.errors import NotFound, ValidationError
@@ -18,6 +27,25 @@ from chalicelib.times import parse_lenient, utcnow
 #: Event ids and ``at`` keep microseconds (unlike ``times.format_time``): ids sort by time.
 _AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _ORDERS = (None, "asc", "desc")
+#: Partitions of one day in the ``day-index`` (``day_key``).
+DAY_SHARDS = 16
+
+
+def day_key(scope: str, sk: str, moment: datetime.datetime) -> str:
+    """``Event.day`` of the event (``scope``, ``sk``) at ``moment``: ``<YYYY-MM-DD>#<NN>``."""
+    shard = zlib.crc32(f"{scope}#{sk}".encode()) % DAY_SHARDS
+    return f"{moment.strftime('%Y-%m-%d')}#{shard:02d}"
+
+
+def day_values(day: datetime.date) -> list[str]:
+    """Every ``Event.day`` value of ``day``: its shards, then the legacy unsharded date."""
+    date = day.isoformat()
+    return [f"{date}#{shard:02d}" for shard in range(DAY_SHARDS)] + [date]
+
+
+def day_of(value: str) -> str:
+    """The plain ``YYYY-MM-DD`` of an ``Event.day`` value, sharded or not."""
+    return value.split("#", 1)[0]
 
 
 def _sort_key(moment: datetime.datetime) -> str:
@@ -36,7 +64,8 @@ def record(project: str, kind: str, actor: str | None = None, detail: dict | Non
            at: datetime.datetime | None = None) -> dict:
     """Store one event of ``project`` and queue it for notification; return it as a dict."""
     moment = at or utcnow()
-    event = Event(project, _sort_key(moment), day=moment.strftime("%Y-%m-%d"), kind=kind,
+    sk = _sort_key(moment)
+    event = Event(project, sk, day=day_key(project, sk, moment), kind=kind,
                   actor=actor, host=host, message=message, detail=detail or {}, at=moment,
                   expires_at=moment + datetime.timedelta(days=config.event_ttl_days()))
     event.save(Event.sk.does_not_exist())

@@ -14,11 +14,11 @@ Access patterns (no request path or scheduled job scans a table):
 * ``Rollout``  a project's rollouts = Query on the project partition (newest first: ids sort by
   time); the tick finds every active rollout with one Query on the sparse ``active-index``.
 * ``FleetShard`` a project's last synced fleet members: one Query on ``fleet#<project>``.
-* ``HostState`` one item per (host, project). **A host's poll is one Query on its partition.**
+* ``HostState`` per (host, project), + ``#beat`` (``hosts.beat``). **A poll is one Query on its partition.**
   A project's hosts, or those of one wave/status = one Query on ``project-index``
   (``project``, ``wave_key = <wave:03d>#<status>#<host>``, ``begins_with`` on the prefix).
 * ``Event``   a project's timeline = Query on ``scope`` (newest first), TTL ``expires_at``;
-  one day of events across projects (reports) = Query on ``day-index``.
+  one day across projects (reports) = one Query per ``day-index`` shard (``events.day_values``).
 * ``Freeze``  the stage-wide deploy freeze: one item of the rollouts table at a fixed key
   (``fabu:stage``, ``freeze``), read with one GetItem per tick.
 * ``Report``  per-phase host reports keyed by the host that sent them: (``host``,
@@ -245,9 +245,9 @@ class Rollout(Model):
     error = UnicodeAttribute(null=True)  # the tick's last failure to drive it, until a step succeeds
     wave_times = JSONAttribute(null=True)  # one {started_at, finished_at} per wave (<= 20)
     analysis = JSONAttribute(null=True)  # one canary evaluation (or null) per wave (<= 20)
-    # what the tick last read of the rollout's CloudWatch alarms (``rollout.alarms``), written
-    # only when it changes: {"alarms": [{name, state, reason}], "error", "since"}
-    alarm_states = JSONAttribute(null=True)
+    # the tick's last read of its CloudWatch alarms (``rollout.alarms``), written when it changes
+    alarm_states = JSONAttribute(null=True)  # {"alarms": [{name, state, reason}], "error", "since"}
+    counts = JSONAttribute(null=True)  # per-wave host counts the project list shows (rollout.summary)
     active_index = ActiveRolloutIndex()
 
 

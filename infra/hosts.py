@@ -281,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         names = host_names(args.count, args.hosts)
     api_url = f"http://127.0.0.1:{os.environ.get('FABU_API_PORT') or 8000}"
+    agent_url = local.hosts_api_url()  # the REST API, or the Function URL front (FRONT=url)
     stop = threading.Event()
     phase = {"now": "run"}
 
@@ -304,18 +305,18 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"error: no API at {api_url}: is `make run` running with FABU_API_PORT="
                     f"{os.environ.get('FABU_API_PORT') or 8000}?")
                 return 3
-            hosts = [Host(name, i, api_url, threading.Event() if fleet else stop)
+            hosts = [Host(name, i, agent_url, threading.Event() if fleet else stop)
                      for i, name in enumerate(names, 1)]
             for host in hosts:
                 host.prepare()
                 host.apps("start", "booted: started")
             say(f"{len(hosts)} sandbox hosts ({', '.join(names)}) under {local.hosts_dir()}, "
-                f"polling {api_url} every {hosts[0].interval:g}s; apps on ports "
+                f"polling {agent_url} every {hosts[0].interval:g}s; apps on ports "
                 f"{hosts[0].app_port}-{hosts[-1].app_port}; Ctrl-C stops them")
             for host in hosts:
                 host.start()
             if fleet:
-                _follow(fleet, hosts, api_url, stop)
+                _follow(fleet, hosts, agent_url, stop)
             stop.wait()
             for host in hosts:
                 host.stop_event.set()

@@ -9,6 +9,7 @@ Everything ``make run``, ``make hosts`` and ``make wipe`` write lives under one 
 ``state/``                  the saved data of the emulator (``FABU_STATE_DIR`` overrides)
 ``hosts/<name>/``           one sandbox host of ``make hosts``: ``agent.env``, ``root/``, ``agent.log``
 ``moto.log``, ``api.log``   what the emulator and ``chalice local`` print
+``front.log``               what the host protocol's local Function URL front prints
 ``run.lock``, ``hosts.lock`` held while ``make run`` / ``make hosts`` run
 ==========================  =====================================================================
 """
@@ -47,6 +48,30 @@ def principals_path() -> Path:
 
 def credentials_path() -> Path:
     return home() / "credentials"
+
+
+def api_port() -> int:
+    """``FABU_API_PORT``, default 8000 (checked by ``make run``)."""
+    return int(os.environ.get("FABU_API_PORT") or 8000)
+
+
+def front_port() -> int:
+    """The local Function URL front's port: ``FABU_HOST_FRONT_PORT``, default API port + 1."""
+    return int(os.environ.get("FABU_HOST_FRONT_PORT") or api_port() + 1)
+
+
+def front_url(region: str = "us-east-1") -> str:
+    """``http://fabu.lambda-url.<region>.localhost:<port>``: a Function URL's host shape (the
+    agent signs for service ``lambda``), which curl resolves to this machine."""
+    return f"http://fabu.lambda-url.{region}.localhost:{front_port()}"
+
+
+def hosts_api_url(region: str = "us-east-1") -> str:
+    """Where ``make hosts`` points its agents: the local Function URL front with
+    ``FABU_HOSTS_FRONT=url`` (``make hosts FRONT=url``), else the REST API."""
+    if os.environ.get("FABU_HOSTS_FRONT") == "url":
+        return front_url(region)
+    return f"http://127.0.0.1:{api_port()}"
 
 
 @contextlib.contextmanager

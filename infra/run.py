@@ -5,7 +5,8 @@ points at a running emulator), creates every resource of ``infra/resources.json`
 back the data saved by the previous run (``infra.snapshot``; ``FABU_WIPE=1``, i.e.
 ``make run WIPE=1``, deletes it first), makes sure an admin key exists in
 ``$FABU_HOME/principals.json`` and ``$FABU_HOME/credentials``, starts ``chalice local --stage
-local`` on ${FABU_API_PORT:-8000}, publishes the web console and the sample app, then runs the
+local`` on ${FABU_API_PORT:-8000} and the host protocol's Function URL front (``infra.function_url``)
+on ${FABU_HOST_FRONT_PORT:-API port + 1}, publishes the web console and the sample app, then runs the
 scheduled and queue handlers every ${FABU_TICK_SECONDS:-10} seconds and saves the data every
 ${FABU_SNAPSHOT_SECONDS:-60} seconds.
 
@@ -195,6 +196,7 @@ class Stack:
         if not _port_free(api_port):
             raise StartError(f"port {api_port} is taken: stop what runs there or set FABU_API_PORT "
                              "to another port")
+        front = self._front_socket(api_port)
         endpoint = self._emulator(api_port)
         os.environ.update(stage_env(endpoint))
         sys.path.insert(0, str(ROOT))
@@ -219,12 +221,43 @@ class Stack:
             self.home / "api.log", cwd=ROOT, env=dict(os.environ))
         api_url = f"http://127.0.0.1:{api_port}"
         _wait_for(f"{api_url}/api/v1/project", 60, self.children["api"])
+        if front is not None:  # its socket is bound since the start: no other process took it
+            port = front.getsockname()[1]
+            self.children["front"] = Child(
+                "the host front (Function URL)",
+                [sys.executable, "-m", "infra.function_url", "--port", str(port), "--fd",
+                 str(front.fileno())], self.home / "front.log", cwd=ROOT, env=dict(os.environ),
+                pass_fds=(front.fileno(),))
+            front.close()
+            _wait_for(f"http://127.0.0.1:{port}/", 30, self.children["front"])
         from infra import examples, publish_ui
         ui_url = publish_ui.publish(endpoint=endpoint, api_url=api_url)
         sample = examples.publish()
         if self.saver is not None:
             self.saver.start()
         self._banner(api_url, ui_url, sample)
+
+    def _front_socket(self, api_port: int) -> socket.socket | None:
+        """The host front's listening socket on ``FABU_HOST_FRONT_PORT`` (default API port + 1),
+        bound now; None (said) when the default port is taken: the API goes on without it."""
+        port = _port("FABU_HOST_FRONT_PORT", api_port + 1)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            if port == api_port:
+                raise OSError("it is the API's port")
+            sock.bind(("127.0.0.1", port))
+            sock.listen(128)
+            return sock
+        except OSError as exc:
+            sock.close()
+            if os.environ.get("FABU_HOST_FRONT_PORT"):
+                raise StartError(f"port {port} (FABU_HOST_FRONT_PORT, the host front's) is taken "
+                                 f"({exc.strerror or exc}): stop what runs there or set it to "
+                                 "another port") from None
+            say(f"the host front (Function URL) is not started: port {port} (API port + 1) is "
+                "taken; set FABU_HOST_FRONT_PORT to a free port to have it")
+            return None
 
     def _emulator(self, api_port: int) -> str:
         if os.environ.get("AWS_ENDPOINT_URL"):
@@ -247,6 +280,9 @@ class Stack:
     def _banner(self, api_url: str, ui_url: str | None, sample: str) -> None:
         credentials = local.credentials_path()
         say(f"API      {api_url}/api/v1/")
+        if "front" in self.children:
+            say(f"hostURL  {local.front_url(os.environ.get('AWS_DEFAULT_REGION', REGION))}/api/v1/ "
+                "(the host protocol's Function URL front: make hosts FRONT=url)")
         say(f"UI       {ui_url or '(no web console built yet: make web)'}")
         say(f"admin    profile fabu-admin in {credentials} (keys: {local.principals_path()})")
         say(f"sample   examples/project.yaml builds from {sample}")
@@ -287,8 +323,9 @@ class Stack:
         code = 0
         signals.phase = "save"
         try:
-            if "api" in self.children:
-                self.children["api"].stop()
+            for name in ("front", "api"):  # nothing writes while the data is saved
+                if name in self.children:
+                    self.children[name].stop()
             if self.saver is not None and save:
                 if self.children["moto"].alive():
                     code = self.saver.final()

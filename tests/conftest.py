@@ -96,6 +96,21 @@ def _wipe(resources):
         assert answer.status == 200, answer.read()
 
 
+def put_items(table: str, items: list[dict]) -> int:
+    """Put DynamoDB-JSON ``items`` straight into ``table`` (seeding at the storage boundary): one
+    request to the suite's emulator per 10,000 items (``tests.support.emulator.put``)."""
+    import urllib.request
+    done = 0
+    for start in range(0, len(items), 10_000):
+        body = json.dumps({"table": table, "items": items[start:start + 10_000]}).encode()
+        request = urllib.request.Request(ENDPOINT + "/_fabu/put", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            assert answer.status == 200, answer.read()
+            done += json.loads(answer.read())["items"]
+    return done
+
+
 def drain(sqs, url):
     """Receive and delete every visible message (PurgeQueue is rate-limited to once a minute)."""
     messages = []
@@ -288,12 +303,41 @@ def live(live_stack, aws):
     return live_stack
 
 
+@pytest.fixture(scope="session")
+def host_front_url(live_stack, tmp_path_factory):
+    """The local Function URL front (``infra.function_url``) on the live stack's emulator and
+    principals file: its URL, ``http://fabu.lambda-url.us-east-1.localhost:<port>``."""
+    import subprocess
+    import time
+    import urllib.request
+    from infra.function_url import front_url
+    port = free_port()
+    env = dict(os.environ, AWS_ENDPOINT_URL=ENDPOINT, FABU_PRINCIPALS=str(live_stack.principals_path))
+    log = open(tmp_path_factory.mktemp("front") / "front.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "infra.function_url", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=log, stderr=log)
+    deadline = time.time() + 30
+    while True:
+        try:
+            urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=1)
+        except urllib.error.HTTPError:
+            break  # it answers (403: unsigned)
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("the local host front did not start on port %d" % port)
+            time.sleep(0.1)
+    yield front_url(port, "us-east-1")
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
 #: Files that take minutes (real processes: ``make run``, agents, Chromium, the 100-host fleet),
 #: run first: pytest-xdist hands out whole files in collection order, and one of these started
 #: last would keep the suite waiting on it alone.
 SLOW_FIRST = ("tests/infra/test_quickstart.py", "tests/infra/test_restart.py", "tests/web/",
               "tests/infra/test_demo.py", "tests/rollout/test_fleet.py",
               "tests/hosts/test_host_e2e.py", "tests/infra/test_package.py",
+              "tests/hosts/test_function_url_e2e.py",
               "tests/api/test_project_hosts.py", "tests/fleet/test_fleet_e2e.py",
               "tests/rollout/test_drain_e2e.py")
 

@@ -10,6 +10,7 @@ from chalice import CORSConfig, IAMAuthorizer
 from chalice.app import Request
 
 from chalicelib.auth import authz
+from chalicelib.hostfront import identity
 
 iam = IAMAuthorizer()
 
@@ -34,7 +35,6 @@ def admin(request: Request) -> str:
 
 
 def host(request: Request, name: str) -> str:
-    """The caller's ARN when it is the host ``name`` itself; 403 otherwise."""
-    caller = _caller(request)
-    authz.require_host(caller, name.lower())
-    return caller.arn
+    """The caller's ARN when it is the host ``name`` itself; 403 otherwise (the rule of both
+    host fronts: ``chalicelib.hostfront.identity``)."""
+    return identity.host_caller(request.context or {}, name)

@@ -1,38 +1,38 @@
-"""Routes of the host protocol (each host may call only its own). Parse, call, answer."""
+"""Routes of the host protocol (each host may call only its own). Parse, call, answer.
+
+The routes' logic is ``chalicelib.hostfront.routes``, shared with the Function URL front.
+"""
 from chalice import Blueprint, Response
 
 from chalicelib.api import access
-from chalicelib.api.http import handles_errors, json_body, query, respond
-from chalicelib.hosts import deploy, reports
-from chalicelib.hosts import poll as polling
+from chalicelib.api.http import handles_errors, respond
+from chalicelib.hostfront import routes
 
 bp = Blueprint(__name__)
+
+
+def _answer(reply: routes.Reply) -> Response:
+    if isinstance(reply.body, dict):
+        return respond(reply.body, reply.status, reply.headers)
+    return Response(body=reply.body, status_code=reply.status, headers=reply.headers)
 
 
 @bp.route("/api/v1/{host}", methods=["GET"], authorizer=access.iam)
 @handles_errors
 def poll(host: str) -> Response:
     request = bp.current_request
-    access.host(request, host)
-    summary = polling.poll(host.lower(), current=query(request, "current"))
-    if summary is None:
-        return Response(body="", status_code=204)
-    return respond(summary)
+    current = (request.query_params or {}).get("current")
+    return _answer(routes.poll(request.context or {}, host, current))
 
 
 @bp.route("/api/v1/{host}/deploy", methods=["GET"], authorizer=access.iam)
 @handles_errors
 def deploy_script(host: str) -> Response:
-    access.host(bp.current_request, host)
-    text = deploy.deploy_script(host.lower())
-    return Response(body=text, status_code=200,
-                    headers={"Content-Type": "text/x-shellscript; charset=utf-8",
-                             "Cache-Control": "no-store"})
+    return _answer(routes.deploy_script(bp.current_request.context or {}, host))
 
 
 @bp.route("/api/v1/{host}/report", methods=["POST"], authorizer=access.iam)
 @handles_errors
 def report(host: str) -> Response:
     request = bp.current_request
-    access.host(request, host)
-    return respond(reports.report(host.lower(), json_body(request)))
+    return _answer(routes.report(request.context or {}, host, request.raw_body))

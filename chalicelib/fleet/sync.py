@@ -31,7 +31,7 @@ from chalicelib.errors import Conflict
 from chalicelib.fleet import joins, memberset, selectors, sweep
 from chalicelib.models import FLEET_PK, HostState, Project, Rollout
 from chalicelib.projects import hostlist
-from chalicelib.rollout import failures, lock, store, timeline
+from chalicelib.rollout import failures, lock, store, summary, timeline
 from chalicelib.states import ROLLOUT_ACTIVE, ROLLOUT_NOT_STARTED, RolloutState
 from chalicelib.times import format_time, parse_time
 
@@ -193,6 +193,8 @@ def _sync_project(project: Project, swept: sweep.Sweep, now: datetime.datetime,
                           {"error": stored.error, "members": len(members)},
                           message=f"the fleet synced again ({len(members)} members)")
     result["members"] = len(members)
+    if len(members) != len(stored.members):
+        summary.set_members(project.id, len(members))  # the project list's host total
     return result
 
 
@@ -207,12 +209,13 @@ def _apply(project_id: str, found: dict[str, str], others: dict[str, str], todo_
     with _locked(project_id) as rollout:
         place = joins.placement(rollout)
         shrink: collections.Counter = collections.Counter()
-        grow = 0
+        grow, moves, sizes = 0, [], list(rollout.waves or []) if rollout is not None else []
         for host in todo_leaves:
             if time.monotonic() > deadline:
                 counts["more"] = True
                 break
             item = items.get(host)
+            was = (int(item.wave), str(item.status)) if item is not None else None
             outcome = joins.leave(project_id, item, others.get(host) or GENERIC_WHY, now)
             if outcome == joins.RACED:
                 counts["more"] = True
@@ -223,6 +226,7 @@ def _apply(project_id: str, found: dict[str, str], others: dict[str, str], todo_
                 counts["left"] += 1
                 if rollout is not None and item.rollout_id == rollout.rollout_id:
                     shrink[int(item.wave)] += 1
+                    moves.append((was[0], was[1], -1))
         for host in todo_joins:
             if time.monotonic() > deadline:
                 counts["more"] = True
@@ -236,8 +240,12 @@ def _apply(project_id: str, found: dict[str, str], others: dict[str, str], todo_
             if outcome in (joins.JOINED, joins.REJOINED):
                 counts["joined"] += 1
                 grow += place.grows is not None
+                if rollout is not None and place.rollout_id == rollout.rollout_id:
+                    moves.append((place.wave, str(place.status), 1))
         if rollout is not None and (grow or shrink):
             _resize(rollout, place, grow, shrink)
+        if rollout is not None and moves:
+            summary.shift(rollout, moves, sizes)  # the list's counts follow joins and leaves
     return counts
 
 

@@ -10,7 +10,7 @@ host.
 import datetime
 
 from chalicelib import aws, config
-from chalicelib.hosts import script
+from chalicelib.hosts import beat, script
 from chalicelib.hosts.poll import check_host_name, split_ready
 from chalicelib.models import HostState, Project, Release, update_if, wave_key
 from chalicelib.rollout import dependencies
@@ -24,7 +24,7 @@ def deploy_script(host: str, now: datetime.datetime | None = None) -> str:
     """Lease every ready item of ``host`` and render one script for all of them."""
     check_host_name(host)
     now = now or utcnow()
-    ready, _ = split_ready(list(HostState.query(host, consistent_read=True)))
+    ready, _ = split_ready(beat.items_of(host, consistent_read=True))
     specs = {p.id: p.spec for p in Project.batch_get([i.project for i in ready])} if ready else {}
     wanted = [(i.project, i.target_version) for i in ready if i.deploy_kind != DeployKind.ROLLBACK]
     found = {(r.project, r.version): r for r in Release.batch_get(wanted)} if wanted else {}

@@ -1,8 +1,14 @@
 """A host's poll, the hot path: what is pending for one host, from one Query.
 
 100k hosts every 5 minutes is about 333 polls a second, so a poll is **one Query** on the host's
-partition of ``HostState`` and writes nothing unless the amortised heartbeat is due (at most once
-per ``FABU_HEARTBEAT_SECONDS``, default 15 minutes, per item) or something changed. A pending
+partition of the hosts table (its project items and its beat, ``chalicelib.hosts.beat``) and
+writes nothing unless the host's beat is due (one write per host, whatever the number of its
+projects, at most once per ``FABU_HEARTBEAT_SECONDS``, default 3600: 1/12 of a write per 5-minute
+poll; once per ``FABU_ACTIVE_HEARTBEAT_SECONDS``, 900, while the host is in an active rollout) or
+something changed. An item's ``last_seen`` is written once at first contact, and again at most
+once per ``FABU_ACTIVE_HEARTBEAT_SECONDS`` while the poll holds the item pending or draining, so
+the engine's "silent host never picked up its deploy" rule reads the item first
+(``rollout.engine._expire_leases``). A pending
 deploy that depends on another project of the same host waits until that project runs a version
 that satisfies it; the reason is written (item and event) once, not on every poll.
 ``split_ready`` is the same choice for the deploy script, which hands out exactly what a poll
@@ -20,15 +26,18 @@ import re
 
 from chalicelib import config, drift, events, versions
 from chalicelib.errors import ValidationError
+from chalicelib.hosts import beat
 from chalicelib.models import HostState, update_if
 from chalicelib.projects.fields import host_name_problem
 from chalicelib.projects.schema import SLUG_RE
-from chalicelib.states import HOST_GONE, HOST_PENDING, HostStatus
+from chalicelib.states import HOST_GONE, HOST_PENDING, HOST_UNSETTLED, HostStatus
 from chalicelib.times import format_time, utcnow
 
 #: The longest ``current`` parameter (characters, decoded); the agent sends what fits and the
 #: other projects on later polls.
 MAX_CURRENT_CHARS = 2000
+#: Items whose ``last_seen`` the poll keeps fresh (the engine reads it: see the module docstring).
+_ACTIVE = frozenset(HOST_PENDING) | {HostStatus.DRAINING}
 _CURRENT_ENTRY_RE = re.compile(rf"({SLUG_RE.pattern}):({versions.VERSION_RE.pattern})?")
 
 
@@ -88,8 +97,9 @@ def poll(host: str, now: datetime.datetime | None = None, *, current: str | None
     check_host_name(host)
     said = parse_current(current)
     now = now or utcnow()
-    items = list(HostState.query(host))
-    _heartbeat(items, now)
+    seen, items = beat.split(list(HostState.query(host)))
+    beat.beat(host, seen, now, active=any(i.status in HOST_UNSETTLED for i in items))
+    _touch(items, now)
     _note_seen(items, said, now)
     ready, blocked = split_ready(items)
     _note_blocked(blocked)
@@ -125,15 +135,19 @@ def _dependency_block(item, by_project):
     return None
 
 
-def _heartbeat(items, now):
-    """Touch ``last_seen`` on items whose heartbeat is older than the interval (amortised)."""
-    due = now - datetime.timedelta(seconds=config.heartbeat_seconds())
+def _touch(items, now):
+    """Write ``last_seen`` on an item never touched (first contact: once per item, ever) and,
+    at most once per ``FABU_ACTIVE_HEARTBEAT_SECONDS``, on items held pending or draining."""
+    due = now - datetime.timedelta(seconds=config.active_heartbeat_seconds())
     for item in items:
-        if item.last_seen is not None and item.last_seen > due:
+        if item.last_seen is None:
+            condition = HostState.last_seen.does_not_exist()
+        elif item.status in _ACTIVE and item.last_seen <= due:
+            condition = HostState.last_seen <= due
+        else:
             continue
-        # False: another poll of the same host wrote it first, which is as good.
-        update_if(item, [HostState.last_seen.set(now)],
-                  HostState.last_seen.does_not_exist() | (HostState.last_seen <= due))
+        # False: another poll of the same host wrote it first (or the item is gone), as good.
+        update_if(item, [HostState.last_seen.set(now)], HostState.host.exists() & condition)
 
 
 def _note_seen(items, said, now):

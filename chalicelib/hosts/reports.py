@@ -314,8 +314,9 @@ def _notify(stored):
 
 def _event(item, kind, detail, message, at):
     """An unsaved ``Event`` shaped as ``events.record`` stores one (it joins the transaction)."""
-    return Event(item.project, f"{at.strftime(_EVENT_AT)}#{uuid.uuid4().hex[:8]}",
-                 day=at.strftime("%Y-%m-%d"), kind=kind, actor=item.host, host=item.host,
+    sk = f"{at.strftime(_EVENT_AT)}#{uuid.uuid4().hex[:8]}"
+    return Event(item.project, sk, day=events.day_key(item.project, sk, at), kind=kind,
+                 actor=item.host, host=item.host,
                  message=message, detail=detail, at=at,
                  expires_at=at + datetime.timedelta(days=config.event_ttl_days()))
 

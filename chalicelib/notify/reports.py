@@ -1,7 +1,9 @@
 """The daily summary report: one UTC day of events per project, as JSON and HTML in S3, and SNS.
 
-``generate(day)`` reads the day with **one Query** (paged) on ``Event.day_index`` and, per
-project seen that day, one Query on ``HostState.project_index`` (drift and silent hosts); it never
+``generate(day)`` reads the day with **one Query** (paged) per ``Event.day_index`` partition of
+the day (its 16 shards and the legacy unsharded date, concurrently: ``events.day_values``) and, per
+project seen that day, one Query on ``HostState.project_index`` (drift and silent hosts; the
+silent hosts of every project from one Query per ``seen-index`` shard: ``hosts.beat``); it never
 scans. Definitions (see docs/notifications.md):
 
 * a **deploy** is a rollout that reached a final outcome that day — ``rollout.succeeded``,
@@ -14,7 +16,8 @@ scans. Definitions (see docs/notifications.md):
   line of each failed host's ``output_tail``;
 * **drift**: hosts that run something other than what fabu deployed to them, as
   ``chalicelib.drift`` defines it (the project view's definition);
-  **silent**: hosts not seen for ``FABU_SILENT_SECONDS`` (default 1800) when the report is made.
+  **silent**: hosts not seen for ``FABU_SILENT_SECONDS`` (default 1800) when the report is made
+  (known within ``FABU_HEARTBEAT_SECONDS``: ``chalicelib.hosts.beat``), and hosts never seen.
 
 Reports go to the release bucket as ``reports/<date>.json`` and ``reports/<date>.html`` (one
 self-contained page, inline SVG, no external resource; ``chalicelib.notify.report_store`` reads,
@@ -22,6 +25,7 @@ writes and lists them). ``generate_on_demand`` is ``POST /api/v1/reports``: any 
 events' retention, today's so far by default, within a time budget.
 """
 import collections
+import concurrent.futures
 import datetime
 import json
 import logging
@@ -36,6 +40,7 @@ from chalice import Cron
 from chalicelib import config, events
 from chalicelib import drift as drifts
 from chalicelib.errors import FabuError, ValidationError
+from chalicelib.hosts import beat
 from chalicelib.models import Event, HostState, Rollout
 from chalicelib.notify import notifications as notify
 from chalicelib.notify import report_store
@@ -53,6 +58,8 @@ REPORT_SCOPE = "fabu:reports"
 #: Seconds ``POST /api/v1/reports`` may spend reading (``FABU_REPORT_API_SECONDS``): API Gateway
 #: gives a request 29 s at most.
 DEFAULT_API_BUDGET = 20
+#: Queries of one day's ``day-index`` partitions (``events.day_values``: 17) run at once.
+DAY_WORKERS = 8
 #: The events that end a deploy (cancelled and superseded rollouts never deployed).
 FINAL = tuple(f"rollout.{state}" for state in (
     RolloutState.SUCCEEDED, RolloutState.HALTED, RolloutState.ROLLED_BACK))
@@ -138,18 +145,25 @@ def _last_line(text: str | None) -> str | None:
 
 
 def _day_events(day: datetime.date, deadline: float | None = None) -> list[Event]:
-    """Every project event of ``day``, oldest first: one paged Query on the day index.
+    """Every project event of ``day``, oldest first: one paged Query per ``day-index``
+    partition of the day (its shards and the legacy unsharded date: ``events.day_values``), at
+    most ``DAY_WORKERS`` at once, merged by sort key (time).
 
     Events of the stage's own scopes (``fabu:...``) are left out. Past ``deadline``
     (``time.monotonic()``), ``ReportTooSlow``.
     """
-    found = []
-    for event in Event.day_index.query(day.isoformat()):
-        if deadline is not None and len(found) % 500 == 0 and time.monotonic() > deadline:
-            raise _too_slow(day, len(found))
-        if ":" not in event.scope:
-            found.append(event)
-    return found
+    def read(value: str) -> list[Event]:
+        found, seen = [], 0
+        for event in Event.day_index.query(value):
+            if deadline is not None and seen % 500 == 0 and time.monotonic() > deadline:
+                raise _too_slow(day, seen)
+            seen += 1
+            if ":" not in event.scope:
+                found.append(event)
+        return found
+    with concurrent.futures.ThreadPoolExecutor(max_workers=DAY_WORKERS) as pool:
+        parts = list(pool.map(read, events.day_values(day)))
+    return sorted((event for part in parts for event in part), key=lambda event: event.sk)
 
 
 def _too_slow(day: datetime.date, seen: int) -> ReportTooSlow:
@@ -186,9 +200,8 @@ def _deploys(project: str, project_events: list[Event]) -> list[dict]:
     return deploys
 
 
-def _hosts_now(project: str, now: datetime.datetime) -> tuple[list[dict], list[dict]]:
-    """Drift and silent hosts from one Query of the project's hosts."""
-    cutoff = now - datetime.timedelta(seconds=config.int_setting("FABU_SILENT_SECONDS", 1800))
+def _hosts_now(project: str, silence: beat.Silence) -> tuple[list[dict], list[dict]]:
+    """Drift and silent hosts from one Query of the project's hosts (and the report's silence)."""
     drift, silent = [], []
     for item in HostState.project_index.query(project):
         if item.status in HOST_GONE:
@@ -197,12 +210,12 @@ def _hosts_now(project: str, now: datetime.datetime) -> tuple[list[dict], list[d
         if drifted is not None:
             drift.append({"host": item.host, "running_version": drifted["running"],
                           "target_version": drifted["expected"], **drifted, "status": item.status})
-        if item.last_seen is None or item.last_seen < cutoff:
-            silent.append({"host": item.host, "last_seen": format_time(item.last_seen)})
+        if item.last_seen is None or silence.is_silent(item):
+            silent.append({"host": item.host, "last_seen": format_time(silence.last_seen(item))})
     return sorted(drift, key=lambda d: d["host"]), sorted(silent, key=lambda s: s["host"])
 
 
-def _project_report(project: str, project_events: list[Event], now: datetime.datetime) -> dict:
+def _project_report(project: str, project_events: list[Event], silence: beat.Silence) -> dict:
     deploys = _deploys(project, project_events)
     durations = [d["duration_seconds"] for d in deploys if d["duration_seconds"] is not None]
     hosts = collections.Counter(HOST_OUTCOMES[e.kind] for e in project_events if e.kind in HOST_OUTCOMES)
@@ -212,7 +225,7 @@ def _project_report(project: str, project_events: list[Event], now: datetime.dat
                           if e.kind in FAILURE_KINDS) if line)
     messages = collections.Counter((e.detail or {}).get("level") for e in project_events
                                    if e.kind == "host.message")
-    drift, silent = _hosts_now(project, now)
+    drift, silent = _hosts_now(project, silence)
     succeeded = sum(1 for d in deploys if d["outcome"] == RolloutState.SUCCEEDED)
     return {"project": project, "events": len(project_events), "deploys": len(deploys),
             "succeeded": succeeded, "failed": len(deploys) - succeeded,
@@ -240,10 +253,11 @@ def build(day: datetime.date, now: datetime.datetime | None = None, *,
     for event in _day_events(day, deadline):
         by_project[event.scope].append(event)
     projects = []
+    silence = beat.silence(now)  # every project's silent hosts: read once, at the first need
     for name, project_events in sorted(by_project.items()):
         if deadline is not None and time.monotonic() > deadline:
             raise _too_slow(day, sum(len(evs) for evs in by_project.values()))
-        projects.append(_project_report(name, project_events, now))
+        projects.append(_project_report(name, project_events, silence))
     deploys = sum(p["deploys"] for p in projects)
     succeeded = sum(p["succeeded"] for p in projects)
     durations = [d["duration_seconds"] for p in projects for d in p["rollouts"]

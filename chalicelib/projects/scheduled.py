@@ -16,7 +16,7 @@ from chalicelib.errors import Conflict, NotFound
 from chalicelib.models import Project, save_if
 from chalicelib.projects.redaction import redact
 from chalicelib.projects.store import ensure_release, load, merge, save_or_conflict
-from chalicelib.projects.view import etag, to_dict
+from chalicelib.projects.view import etag, list_dicts, to_dict
 from chalicelib.rollout import changes as rollout_changes, failures
 from chalicelib.times import format_time, parse_time, utcnow
 
@@ -118,7 +118,7 @@ def list_page(limit: int = 50, cursor: str | None = None) -> tuple[list[dict], s
                                      last_evaluated_key=pagination.decode(cursor))
     ids = [item.id for item in result]
     loaded = {p.id: p for p in Project.batch_get(ids)} if ids else {}
-    items = [to_dict(loaded[i]) for i in ids if i in loaded and loaded[i].pending]
+    items = list_dicts([loaded[i] for i in ids if i in loaded and loaded[i].pending])
     return items, pagination.encode(result.last_evaluated_key)
 
 

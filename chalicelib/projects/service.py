@@ -17,9 +17,9 @@ from chalicelib.projects import hostlist, scheduled
 from chalicelib.projects.redaction import keep_secrets
 from chalicelib.projects.store import ensure_release, load, merge, save_or_conflict
 from chalicelib.projects.validation import validate_merged, validate_project
-from chalicelib.projects.view import to_dict
+from chalicelib.projects.view import list_dicts, to_dict
 from chalicelib.rollout import changes as rollout_changes
-from chalicelib.rollout import dependencies
+from chalicelib.rollout import dependencies, summary, summary_page
 from chalicelib.rollout import view as rollout_view
 from chalicelib.states import ROLLOUT_IN_PROGRESS
 from chalicelib.times import parse_time, utcnow
@@ -75,15 +75,21 @@ def get(project_id: str) -> dict:
 
 
 def list_page(limit: int = 50, cursor: str | None = None) -> tuple[list[dict], str | None]:
-    """One page of projects sorted by id: ``(items, next_cursor)``. Query on ``list-index``."""
+    """One page of projects sorted by id: ``(items, next_cursor)``; ``limit`` at most
+    ``summary_page.MAX_PAGE`` (100). A constant number of DynamoDB requests whatever the page's
+    size or its projects' hosts: one Query on ``list-index``, one BatchGetItem of the projects,
+    then ``view.list_dicts`` (three more BatchGetItems; see ``rollout.summary_page``)."""
+    if not 1 <= limit <= summary_page.MAX_PAGE:
+        raise ValidationError(f"limit must be 1..{summary_page.MAX_PAGE}",
+                              {"limit": f"must be between 1 and {summary_page.MAX_PAGE}"})
     start = pagination.decode(cursor)
     result = Project.list_index.query("project", limit=limit, page_size=limit,
                                       last_evaluated_key=start)
     ids = [item.id for item in result]
     nxt = result.last_evaluated_key
-    loaded = {p.id: p for p in Project.batch_get(ids)} if ids else {}
-    items = [to_dict(loaded[i]) for i in ids if i in loaded]
-    return items, pagination.encode(nxt)
+    found = summary_page.batch(Project, [(i,) for i in ids]) if ids else {}
+    projects = [found[(i,)] for i in ids if (i,) in found]
+    return list_dicts(projects), pagination.encode(nxt)
 
 
 def update(project_id: str, body: Any, actor: str, *, if_match: int | None = None,
@@ -168,6 +174,7 @@ def delete(project_id: str, actor: str, *, force: bool = False, if_match: int | 
         raise Conflict(f"project {project_id!r} changed while deleting it: reload and retry")
     removed = _delete_host_states(project_id)
     rollout_changes.deactivate(project_id, actor)
+    summary.forget(project_id)  # what the list kept of it (a new project of that name starts over)
     events.record(project_id, "project.deleted", actor, {"hosts_removed": removed, "forced": force},
                   message="project deleted")
     return {"deleted": project_id, "hosts_removed": removed}

@@ -12,7 +12,7 @@ from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.models import Project, Rollout, update_if
 from chalicelib.projects import hostlist
-from chalicelib.rollout import engine, hostitems, lock, store, timeline
+from chalicelib.rollout import engine, hostitems, lock, store, summary, timeline
 from chalicelib.states import HOST_PENDING, ROLLOUT_ACTIVE, HostStatus, RolloutState
 from chalicelib.times import format_time, parse_time, utcnow
 
@@ -57,6 +57,7 @@ def start_rollout(project: dict, actor: str) -> Rollout:
                       settings=settings, start_at=start_at, active_pk=store.ACTIVE_PK,
                       created_at=now, created_by=actor)
     rollout.save(Rollout.rollout_id.does_not_exist())
+    summary.point_to(rollout)  # the project list reads its newest rollout through this
     store.record(rollout, "rollout.scheduled", actor,
                  f"rollout of {rollout.version} scheduled for {format_time(start_at)}",
                  start_at=format_time(start_at), previous_version=rollout.previous_version)
@@ -132,6 +133,7 @@ def _resize(rollout: Rollout, added: list[str], removed: set[str], actor: str) -
         changes.update(state=RolloutState.RUNNING, active_pk=store.ACTIVE_PK, finished_at=None,
                        wave_done_at=None, reason=f"{len(added)} hosts added")
     store.set_fields(rollout, **changes)
+    summary.recount(rollout)  # hosts left or joined waves (the list's counts)
     if added:
         store.record(rollout, "rollout.hosts_added", actor, f"{len(added)} hosts join wave {last}",
                      hosts=added[:50])

@@ -24,10 +24,11 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib import events, versions
 from chalicelib.build import releases
+from chalicelib.hosts import beat
 from chalicelib.models import Freeze, HostState, Project, Rollout, condition_failed
 from chalicelib.projects import hostlist
 from chalicelib.rollout import (alarms, analysis, drain, freeze, gates, hostitems, lock, members,
-                                plan, rollback, store, timeline, windows)
+                                plan, rollback, store, summary, timeline, windows)
 from chalicelib.states import (HOST_DONE, HOST_FAILED, HOST_GONE, HOST_PENDING, HostStatus,
                                ReleaseState, RolloutState)
 from chalicelib.times import format_time
@@ -56,8 +57,9 @@ def drive_one(rollout: Rollout, now: datetime.datetime, actor: str = TICK_ACTOR,
     if not lock.acquire(rollout, owner, now=now, driven=ask_gates):
         return BUSY
     try:
-        # a plain string, as stored and as JSON shows it
-        return str(_drive(rollout, now, actor, ask_gates, deadline, alarm_states, frozen))
+        with summary.counting(rollout):  # the list's host counts, written once if they changed
+            state = _drive(rollout, now, actor, ask_gates, deadline, alarm_states, frozen)
+        return str(state)  # a plain string, as stored and as JSON shows it
     except UpdateError as exc:
         if condition_failed(exc):
             return RACED  # the rollout changed under us (e.g. deleted): look again next tick
@@ -78,7 +80,7 @@ def _drive(rollout: Rollout, now: datetime.datetime, actor: str, ask_gates: bool
             return RolloutState.WAITING_RELEASE
         return start(rollout, now, actor, ask_gates=ask_gates, deadline=deadline,
                      alarm_states=alarm_states, frozen=frozen)
-    items = hostitems.released_items(rollout)
+    items = summary.note(rollout, hostitems.released_items(rollout))
     _expire_leases(rollout, items, now, actor)
     if rollout.state == RolloutState.RUNNING:
         return _drive_waves(rollout, items, now, actor, ask_gates, deadline, alarm_states, frozen)
@@ -246,17 +248,19 @@ def _wait(rollout: Rollout, reason: str, actor: str) -> None:
 def _expire_leases(rollout: Rollout, items: list[HostState], now: datetime.datetime,
                    actor: str) -> None:
     """In-progress items past ``deploy_timeout`` → ``lost``; so are pending items a silent host
-    never picked up (a dead agent must not hold a wave forever, nor count as a script failure)."""
+    never picked up (a dead agent must not hold a wave forever, nor count as a script failure):
+    the item not touched and the host's beat not due for ``FABU_SILENT_SECONDS`` (``hosts.beat``)."""
     timeout = store.deploy_timeout(rollout)
     cutoff = now - timeout
     silent_since = now - store.silent_after()
+    stale = {id(i) for i in items if i.status in HOST_PENDING and i.released_at is not None
+             and i.released_at < cutoff and (i.last_seen is None or i.last_seen < silent_since)}
+    silent = beat.silent({i.host for i in items if id(i) in stale}, now) if stale else set()
     for item in items:
         if item.status == HostStatus.IN_PROGRESS and item.leased_at is not None \
                 and item.leased_at < cutoff:
             reason = f"no report within deploy_timeout ({int(timeout.total_seconds())}s) of the lease"
-        elif (item.status in HOST_PENDING and item.released_at is not None
-              and item.released_at < cutoff
-              and (item.last_seen is None or item.last_seen < silent_since)):
+        elif id(item) in stale and item.host in silent:
             reason = "host silent: did not pick up the deploy within deploy_timeout"
         else:
             continue

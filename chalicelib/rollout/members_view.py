@@ -19,9 +19,10 @@ from pynamodb.expressions.condition import Condition
 
 from chalicelib import pagination
 from chalicelib.errors import NotFound, ValidationError
+from chalicelib.hosts import beat
 from chalicelib.models import HostState, Project
 from chalicelib.projects import hostlist, schema
-from chalicelib.rollout import store, view
+from chalicelib.rollout import view
 from chalicelib.states import HostStatus
 from chalicelib.times import utcnow
 
@@ -69,8 +70,8 @@ def page(project_id: str, *, status: str | None = None, wave: str | None = None,
     if len(items) > limit:  # the page ends at its last row, not at the last item read
         items = items[:limit]
         end = {name: {"S": getattr(items[-1], name)} for name in _KEYS}
-    silent_before = utcnow() - store.silent_after()
-    return {"project": project_id, "hosts": [view.member_row(i, silent_before, zones) for i in items],
+    silence = beat.silence(utcnow())  # read only if a row's host could be silent
+    return {"project": project_id, "hosts": [view.member_row(i, silence, zones) for i in items],
             "next_cursor": pagination.encode(end), "evaluated": int(raw.get("ScannedCount", 0)),
             "limit": limit}
 

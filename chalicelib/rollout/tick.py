@@ -1,53 +1,71 @@
-"""The minute tick (EventBridge, every minute): apply due updates, drive every active rollout.
+"""The minute tick (EventBridge, every minute): apply due updates, then drive every active rollout.
 
 Scheduled project updates (``apply_at``) whose time has come are applied first (within half of
 the tick's budget), so a rollout they start is driven in the same tick. Then the fleet sync
 (``chalicelib.fleet.sync.run_in_tick``: members of ``fleet`` projects join and leave) runs in
 isolation within a third of the budget, so a host that joins is released in the same tick and
-a failing or slow sync never holds a rollout. The active rollouts are
-found with one Query on the sparse ``active-index`` (never a scan, at most ``MAX_ACTIVE``) and
-driven one step each under their own lock, **in isolation**:
+a failing or slow sync never holds a rollout. The active rollouts are found with one Query on
+the sparse ``active-index`` (never a scan, at most ``MAX_ACTIVE``: ``truncated`` says when hit),
+least recently driven first (``Rollout.driven_at``, stamped by each step's lock write). The tick
+reads the stage's freeze once (thawing one whose ``until`` passed) and the CloudWatch alarms of
+every watching rollout once (``alarms.Snapshot.read``: one ``DescribeAlarms`` per 100 distinct
+names); a failed read is never "all clear": the rollouts it concerns hold.
+
+**Fan-out** (``run(queue=...)``, the ``tick`` Lambda): one drive message per active rollout goes
+to the stage's ``drive`` queue (``SendMessageBatch`` of up to 10, in that order, ``SEND_THREADS``
+calls at a time), carrying the
+freeze and the rollout's own alarm states (``chalicelib.rollout.driver``); each is driven in its
+own ``rollout_driver`` invocation. Rollouts whose message could not be sent (SQS failing, a
+batch entry refused, a body above ``driver.MAX_BODY``) are driven by the tick itself, as below.
+
+**In-process** (``run()`` without a queue, and the fallback): each rollout is driven one step
+under its own lock, **in isolation** (``driver.step``):
 
 * concurrently, on a pool of ``FABU_TICK_WORKERS`` threads (default 8, at most 32), so one slow
   rollout (a gate that does not answer) holds one worker, not the others;
-* least recently driven first (``Rollout.driven_at``, stamped by the tick's lock write), within a
-  time budget ``FABU_TICK_BUDGET_SECONDS`` (default 40, at most 45: under the rollout lock's 55 s
-  and the Lambda's 60 s). A rollout not started within the budget is reported as ``skipped`` and
-  goes first on the next tick; a step still running ``GRACE_SECONDS`` after the budget is
-  reported as ``unfinished`` (its lock expires on its own);
+* within a time budget ``FABU_TICK_BUDGET_SECONDS`` (default 40, at most 45: under the rollout
+  lock's 55 s and the Lambda's 60 s). A rollout not started within the budget is reported as
+  ``skipped`` and goes first on the next tick; a step still running ``GRACE_SECONDS`` after the
+  budget is reported as ``unfinished`` (its lock expires on its own);
 * an exception in one rollout's step is logged with its traceback and told once on the project
   (``rollout.failures``); the tick goes on with the others and tries that rollout again next time.
-
-Before driving, the tick reads the stage's freeze once (thawing one whose ``until`` passed) and
-the CloudWatch alarms of every watching rollout once (``alarms.Snapshot.read``: one
-``DescribeAlarms`` per 100 distinct names, least recently driven rollouts' names first), and
-hands both to every step. A failed read is never "all clear": the rollouts it concerns hold.
 """
 import concurrent.futures
 import datetime
+import functools
 import logging
+import threading
 import time
+
+import boto3
+import botocore.client
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import config
 from chalicelib.fleet import sync as fleet_sync
 from chalicelib.models import Freeze, Rollout
 from chalicelib.projects import scheduled
-from chalicelib.rollout import alarms, engine, failures, freeze, store
+from chalicelib.rollout import alarms, driver, engine, failures, freeze, store
+from chalicelib.rollout.driver import ERROR, SKIPPED, UNFINISHED, budget_seconds  # noqa: F401
 from chalicelib.times import utcnow
 
 log = logging.getLogger("fabu.tick")
 
 DEFAULT_WORKERS, MAX_WORKERS = 8, 32
-DEFAULT_BUDGET, MAX_BUDGET = 40, 45
+DEFAULT_BUDGET, MAX_BUDGET = driver.DEFAULT_BUDGET, driver.MAX_BUDGET
 #: How long the tick waits past its budget for steps under way before it returns.
 GRACE_SECONDS = 8
-#: A step is not started with less time than this left in the budget.
-MIN_STEP_SECONDS = 1.0
-#: At most this many active rollouts are read per tick (``truncated`` says when hit).
+#: At most this many active rollouts are read (and messages sent) per tick.
 MAX_ACTIVE = 5000
-#: Outcomes of a rollout that was not driven to the end of a step.
-ERROR, SKIPPED, UNFINISHED = "error", "skipped", "unfinished"
+#: SQS's limits of one ``SendMessageBatch``: 10 entries, 256 KiB in all (a little kept spare).
+BATCH_ENTRIES, BATCH_BYTES = 10, 250_000
+#: ``SendMessageBatch`` calls the tick makes at once (5,000 rollouts: 500 calls, ~1 s).
+SEND_THREADS = 8
+QUEUED = "queued"
 _NEVER = datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)
+_SQS_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3,
+                     read_timeout=5)
 
 
 def workers() -> int:
@@ -55,25 +73,23 @@ def workers() -> int:
     return min(max(config.int_setting("FABU_TICK_WORKERS", DEFAULT_WORKERS), 1), MAX_WORKERS)
 
 
-def budget_seconds() -> int:
-    """The tick's time budget (``FABU_TICK_BUDGET_SECONDS``, within [1, ``MAX_BUDGET``])."""
-    return min(max(config.int_setting("FABU_TICK_BUDGET_SECONDS", DEFAULT_BUDGET), 1), MAX_BUDGET)
+def run(now: datetime.datetime | None = None, actor: str = engine.TICK_ACTOR,
+        queue: str | None = None) -> dict:
+    """One tick; with ``queue`` (a queue name: the ``tick`` Lambda passes the drive queue) the
+    rollouts are fanned out, without it they are driven in-process. The outcome::
 
-
-def run(now: datetime.datetime | None = None, actor: str = engine.TICK_ACTOR) -> dict:
-    """One tick. The outcome::
-
-        {"applied_updates": [project ids], "rollouts": {project: state | "busy" | "raced" | "error"},
-         "errors": {project or "scheduled updates": what failed}, "skipped": [projects not
-         reached in the budget], "unfinished": [projects still being driven when the tick
-         returned], "truncated": more than MAX_ACTIVE active rollouts, "elapsed_seconds": n,
+        {"applied_updates": [project ids], "rollouts": {project: state | "busy" | "raced" |
+         "error" | "queued"}, "queued": messages sent, "errors": {project, "scheduled updates",
+         "freeze" or "drive queue": what failed}, "skipped": [projects not reached in the
+         budget], "unfinished": [projects still being driven when the tick returned],
+         "truncated": more than MAX_ACTIVE active rollouts, "elapsed_seconds": n,
          "frozen": the freeze's reason or None, "alarms": {"names", "calls", "unread"},
          "fleet": the fleet sync's outcome (``chalicelib.fleet.sync.run``)}
     """
     started = time.monotonic()
     deadline = started + budget_seconds()
     now = now or utcnow()
-    outcome = {"applied_updates": [], "rollouts": {}, "errors": {}, "skipped": [],
+    outcome = {"applied_updates": [], "rollouts": {}, "queued": 0, "errors": {}, "skipped": [],
                "unfinished": [], "truncated": False, "frozen": None, "alarms": {}}
     try:
         applied = scheduled.apply_due_updates(now, deadline=started + budget_seconds() / 2)
@@ -86,12 +102,17 @@ def run(now: datetime.datetime | None = None, actor: str = engine.TICK_ACTOR) ->
     rollouts = _active(outcome)
     frozen = _freeze(now, outcome)
     snapshot = _alarms(rollouts, outcome)
-    _drive_all(rollouts, now, actor, deadline, outcome, snapshot, frozen)
+    local = rollouts
+    if queue is not None:
+        local = _enqueue(queue, rollouts, now, deadline, outcome, snapshot, frozen)
+    _drive_all(local, now, actor, deadline, outcome, snapshot, frozen)
     outcome["elapsed_seconds"] = round(time.monotonic() - started, 3)
     if outcome["errors"] or outcome["skipped"] or outcome["unfinished"] or outcome["truncated"]:
-        log.warning("tick: %d rollouts, errors %s, skipped for time %s, unfinished %s%s",
-                    len(rollouts), sorted(outcome["errors"]), outcome["skipped"],
-                    outcome["unfinished"], ", more active rollouts than read" if outcome["truncated"] else "")
+        log.warning("tick: %d rollouts (%d queued), errors %s, skipped for time %s, unfinished "
+                    "%s%s", len(rollouts), outcome["queued"], sorted(outcome["errors"]),
+                    outcome["skipped"], outcome["unfinished"],
+                    f", more than {MAX_ACTIVE} active rollouts: the rest wait"
+                    if outcome["truncated"] else "")
     return outcome
 
 
@@ -140,7 +161,7 @@ def _drive_all(rollouts: list[Rollout], now: datetime.datetime, actor: str, dead
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(workers(), len(rollouts)),
                                                  thread_name_prefix="tick")
     try:
-        futures = {pool.submit(_step, r, now, actor, deadline, snapshot, frozen): r
+        futures = {pool.submit(driver.step, r, now, actor, deadline, snapshot, frozen): r
                    for r in rollouts}
         remaining = deadline + GRACE_SECONDS - time.monotonic()
         done, _ = concurrent.futures.wait(futures, timeout=max(remaining, 0))
@@ -162,29 +183,88 @@ def _drive_all(rollouts: list[Rollout], now: datetime.datetime, actor: str, dead
             outcome["errors"][rollout.project] = error
 
 
-def _step(rollout: Rollout, now: datetime.datetime, actor: str, deadline: float,
-          snapshot: alarms.Snapshot | None = None,
-          frozen: Freeze | None | str = engine.UNREAD) -> tuple[str, str | None]:
-    """One rollout's step in isolation: ``(outcome, error description or None)``; never raises."""
-    if deadline - time.monotonic() < MIN_STEP_SECONDS:
-        return SKIPPED, None
+@functools.lru_cache(maxsize=None)
+def _sqs() -> "botocore.client.BaseClient":
+    """The tick's SQS client (short timeouts, 2 attempts: it runs inside the tick's budget)."""
+    return boto3.session.Session().client("sqs", region_name=config.region(), config=_SQS_CONFIG)
+
+
+@functools.lru_cache(maxsize=8)
+def _queue_url(name: str) -> str:
+    """The URL of queue ``name`` (looked up once per process; a failure is not remembered)."""
+    return _sqs().get_queue_url(QueueName=name)["QueueUrl"]
+
+
+def _enqueue(queue: str, rollouts: list[Rollout], now: datetime.datetime, deadline: float,
+             outcome: dict, snapshot: alarms.Snapshot | None,
+             frozen: Freeze | None | str) -> list[Rollout]:
+    """Send one drive message per rollout to ``queue`` in batches (``BATCH_ENTRIES``,
+    ``BATCH_BYTES``), in order, ``SEND_THREADS`` calls at a time; returns the rollouts to drive
+    in-process: a body above ``driver.MAX_BODY``, entries SQS refused, and every batch not yet
+    sent once a call failed (the queue is failing: the tick does not wait on it again). Past
+    ``deadline`` the batches not sent are ``skipped`` (first on the next tick)."""
+    sent = utcnow()
+    local, batches, size = [], [[]], 0
+    for rollout in rollouts:
+        body = driver.message(rollout, now, sent, snapshot, frozen)
+        length = len(body.encode())
+        if length > driver.MAX_BODY:
+            log.warning("tick: the drive message of %s is %d bytes (over %d): driven in-process",
+                        rollout.project, length, driver.MAX_BODY)
+            local.append(rollout)
+            continue
+        if len(batches[-1]) == BATCH_ENTRIES or size + length > BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append((rollout, body))
+        size += length
+    batches = [b for b in batches if b]
+    failing = threading.Event()
+
+    def send(batch: list[tuple[Rollout, str]]) -> list[Rollout] | None | str:
+        if failing.is_set():
+            return None
+        if time.monotonic() > deadline:
+            return SKIPPED
+        refused = _send(queue, batch, outcome)
+        if refused is None:
+            failing.set()
+        return refused
+    results = []
+    if batches:
+        with concurrent.futures.ThreadPoolExecutor(min(SEND_THREADS, len(batches)),
+                                                   thread_name_prefix="send") as pool:
+            results = list(pool.map(send, batches))
+    for batch, result in zip(batches, results):
+        if result == SKIPPED:
+            outcome["skipped"].extend(r.project for r, _ in batch)
+        elif result is None:  # the queue failed: driven in-process
+            local.extend(r for r, _ in batch)
+        else:
+            local.extend(result)
+            for rollout, _ in batch:
+                if rollout not in result:
+                    outcome["rollouts"][rollout.project] = QUEUED
+                    outcome["queued"] += 1
+    return local
+
+
+def _send(queue: str, batch: list[tuple[Rollout, str]], outcome: dict) -> list[Rollout] | None:
+    """One ``SendMessageBatch``: the rollouts whose entry SQS refused, or None when the call
+    itself failed (told in ``outcome["errors"]["drive queue"]`` and the log)."""
     try:
-        state = engine.drive_one(rollout, now, actor, ask_gates=True, deadline=deadline,
-                                 alarm_states=snapshot, frozen=frozen)
-    except Exception as exc:  # noqa: BLE001 - isolation: logged, told once, retried next tick
-        log.exception("tick: driving the rollout %s of %s failed", rollout.rollout_id,
-                      rollout.project)
-        description = failures.describe(exc)
-        try:
-            failures.record(rollout, exc, actor)
-        except Exception:  # noqa: BLE001 - the store is failing too: the log has both
-            log.exception("tick: could not record the failure of the rollout of %s",
-                          rollout.project)
-        return ERROR, description
-    if state not in (engine.BUSY, engine.RACED) and rollout.error:
-        try:
-            failures.clear(rollout, actor)
-        except Exception:  # noqa: BLE001 - the step itself succeeded; cleared next time
-            log.exception("tick: could not clear the last error of the rollout of %s",
-                          rollout.project)
-    return state, None
+        answer = _sqs().send_message_batch(QueueUrl=_queue_url(queue), Entries=[
+            {"Id": str(i), "MessageBody": body} for i, (_, body) in enumerate(batch)])
+    except (ClientError, BotoCoreError) as exc:
+        log.exception("tick: the drive queue %s could not be written: driving in-process", queue)
+        outcome["errors"]["drive queue"] = failures.describe(exc)
+        return None
+    refused = []
+    for failed in answer.get("Failed", []):
+        rollout = batch[int(failed["Id"])][0]
+        why = f"{failed.get('Code')}: {failed.get('Message', '')}".rstrip(": ")
+        log.warning("tick: SQS refused the drive message of %s (%s): driven in-process",
+                    rollout.project, why)
+        outcome["errors"]["drive queue"] = f"SQS refused the drive message of {rollout.project}: {why}"
+        refused.append(rollout)
+    return refused

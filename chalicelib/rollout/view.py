@@ -4,15 +4,17 @@
 finish times, the end of a running bake and the tick's last error driving it; ``hosts`` lists each
 host's target, running version, status, last report, and flags drift (``chalicelib.drift``: the
 newest known running version is not what fabu deployed; both are shown) and silence (no poll for
-a while), with each host's zone, member kind, traffic draining and when it joined or left the
+``FABU_SILENT_SECONDS``: from the hosts' beats, ``chalicelib.hosts.beat``), with each host's zone, member kind, traffic draining and when it joined or left the
 fleet (``member_row``, also the rows of the hosts route: ``rollout.members_view``); for a fleet it
 returns the first rows and counts over all of them. Both read with Queries only: the project's
-rollouts partition and the hosts ``project-index``. Nothing here writes.
+rollouts partition, the hosts ``project-index`` and, when a host could be silent, one Query per
+``seen-index`` shard (``beat.Silence``: pass one to both to read it once). Nothing here writes.
 """
 import datetime
 
 from chalicelib import drift
 from chalicelib.fleet.memberset import FLEET
+from chalicelib.hosts import beat
 from chalicelib.models import HostState, Rollout
 from chalicelib.projects import hostlist
 from chalicelib.rollout import alarms, analysis, freeze, hostitems, plan, store, timeline, windows
@@ -48,17 +50,21 @@ def active_state(project_id: str) -> str | None:
     return None
 
 
-def summary(project_id: str, items: list[HostState] | None = None) -> dict | None:
+def summary(project_id: str, items: list[HostState] | None = None,
+            silence: beat.Silence | None = None, *, newest: Rollout | None = None) -> dict | None:
     """The newest rollout: state, reason, waves with per-status host counts, failures, lost,
     silent and blocked hosts; None when the project has no rollout. ``items``: the project's
-    host items when the caller read them already; hosts that left the fleet count nowhere."""
-    rollout = store.newest(project_id)
+    host items when the caller read them already; hosts that left the fleet count nowhere;
+    ``silence``: the silent hosts if the caller has them (else read when needed); ``newest``:
+    the newest rollout if the caller read it already (``store.newest``)."""
+    rollout = store.newest(project_id) if newest is None else newest
     if rollout is None:
         return None
     items = hostitems.all_items(project_id) if items is None else items
     mine = [i for i in items if i.rollout_id == rollout.rollout_id and i.status not in HOST_GONE]
     counts = plan.wave_counts(mine)
-    silent = _silent_hosts(mine)
+    silence = silence or beat.silence(utcnow())
+    silent = [i for i in mine if silence.is_silent(i)]
     started = rollout.state not in ROLLOUT_NOT_STARTED
     times = timeline.rows(rollout)
     judged = analysis.rows(rollout)
@@ -109,13 +115,8 @@ def _watching(rollout: Rollout) -> dict:
             "seconds_left": watched.get("seconds_left"), "frozen": frozen}
 
 
-def _silent_hosts(items: list[HostState]) -> list[HostState]:
-    """Hosts that have stopped polling (shown apart from script failures, never counted)."""
-    cutoff = utcnow() - store.silent_after()
-    return [i for i in items if i.last_seen is not None and i.last_seen < cutoff]
-
-
-def hosts(project_id: str, spec: dict, items: list[HostState] | None = None) -> dict:
+def hosts(project_id: str, spec: dict, items: list[HostState] | None = None,
+          silence: beat.Silence | None = None) -> dict:
     """The project's hosts as the project view shows them (``items``: read already, else one
     paged Query on ``project-index``).
 
@@ -127,12 +128,12 @@ def hosts(project_id: str, spec: dict, items: list[HostState] | None = None) -> 
     (per status, zone and member kind), the versions seen, drift and silence are over every host.
     """
     now = utcnow()
-    silent_before = now - store.silent_after()
+    silence = silence or beat.silence(now)
     items = hostitems.all_items(project_id) if items is None else items
     by_host = {i.host: i for i in items}
     listed = hostlist.names(spec)
     zones = hostlist.zones(spec)
-    rows = [member_row(by_host[h], silent_before, zones, listed=True) if h in by_host
+    rows = [member_row(by_host[h], silence, zones, listed=True) if h in by_host
             else dict(_unknown_row(h), **_member_fields(None, zones.get(h), LISTED))
             for h in dict.fromkeys(listed)]
     taken = set(listed)
@@ -141,13 +142,13 @@ def hosts(project_id: str, spec: dict, items: list[HostState] | None = None) -> 
                   key=lambda i: i.left_at or i.updated_at, reverse=True)
     members = sorted((i for i in members if i.status not in HOST_GONE), key=_needs_a_look)
     shown = max(VIEW_ROWS, len(rows))
-    rows += [member_row(i, silent_before, zones) for i in members]
-    return {"hosts": rows[:shown] + [member_row(i, silent_before, zones) for i in gone[:LEFT_ROWS]],
+    rows += [member_row(i, silence, zones) for i in members]
+    return {"hosts": rows[:shown] + [member_row(i, silence, zones) for i in gone[:LEFT_ROWS]],
             "total": len(rows), "shown": min(len(rows), shown),
             "truncated": len(rows) > shown, "more": f"/api/v1/project/{project_id}/hosts",
             "versions_seen": _count(r["running"] for r in rows if r["running"]),
             "drift": sum(1 for r in rows if r["drift"]),
-            "silent": sum(1 for r in rows if r["silent"]),
+            "silent": sum(1 for r in rows if r["silent"]), "silent_truncated": silence.truncated,
             "counts": {"status": _count(r["status"] for r in rows),
                        "zone": _count(r["zone"] or "" for r in rows),
                        "member": _count(r["member"] for r in rows)},
@@ -156,12 +157,13 @@ def hosts(project_id: str, spec: dict, items: list[HostState] | None = None) -> 
                          "left": sum(1 for i in gone if _since(i.left_at, now))}}
 
 
-def member_row(item: HostState, silent_before: datetime.datetime, zones: dict[str, str],
+def member_row(item: HostState, silence: beat.Silence, zones: dict[str, str],
                listed: bool = False) -> dict:
     """One host item's row: its deploy (``_host_row``), how it belongs to the project, its zone
-    (the item's, else the listed host's), traffic draining, when it joined and left."""
+    (the item's, else the listed host's), traffic draining, when it joined and left;
+    ``silence``: the silent hosts now (``beat.silence``)."""
     kind = LISTED if listed else (item.member or LISTED)
-    return dict(_host_row(item.host, item, silent_before),
+    return dict(_host_row(item.host, item, silence),
                 **_member_fields(item, item.zone or zones.get(item.host), kind))
 
 
@@ -190,17 +192,18 @@ def _since(moment: datetime.datetime | None, now: datetime.datetime) -> bool:
     return moment is not None and now - moment <= _LAST_DAY
 
 
-def _host_row(host: str, item: HostState, silent_before: datetime.datetime) -> dict:
+def _host_row(host: str, item: HostState, silence: beat.Silence) -> dict:
     return {"host": host, "target_version": item.target_version,
             "running_version": item.running_version,
             "status": item.status, "wave": int(item.wave), "deploy_id": item.deploy_id,
             "last_phase": item.last_phase, "last_status": item.last_status,
-            "reported_at": format_time(item.reported_at), "last_seen": format_time(item.last_seen),
+            "reported_at": format_time(item.reported_at),
+            "last_seen": format_time(silence.last_seen(item)),
             "blocked_reason": item.blocked_reason,
             "drift": drift.drift(item) is not None,
             "expected": drift.expected(item),
             "running": drift.running(item), "seen_at": format_time(item.seen_at),
-            "silent": bool(item.last_seen and item.last_seen < silent_before)}
+            "silent": silence.is_silent(item)}
 
 
 def _unknown_row(host: str) -> dict:

@@ -157,7 +157,7 @@ api_post() {
         token=(-H "x-amz-security-token: $AWS_SESSION_TOKEN")
     fi
     curl -sS --fail-with-body --retry 3 --retry-delay 1 --retry-connrefused --max-time 30 \
-        --aws-sigv4 "aws:amz:${FABU_REGION}:execute-api" \
+        --aws-sigv4 "aws:amz:${FABU_REGION}:${FABU_SIGV4_SERVICE:-execute-api}" \
         --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "${token[@]}" \
         -H 'Content-Type: application/json' --data-binary "@$body" \
         -o "$response" -w '%{http_code}' --url "$FABU_API_URL$path"

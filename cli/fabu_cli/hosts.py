@@ -20,7 +20,11 @@ from fabu_cli import render
 from fabu_cli.base import EXIT_API, client, fail, json_out
 from fabu_cli.client import ConfigError
 
-CRON_LINE = "*/5 * * * * deploy /opt/fabu/bin/fabu-agent.sh"
+AGENT_PATH = "/opt/fabu/bin/fabu-agent.sh"
+#: How often cron runs the agent by default (seconds): ``*/5``. The agent's ``FABU_INTERVAL``.
+DEFAULT_INTERVAL = 300
+#: The intervals a crontab can run at evenly: every N minutes, N dividing the hour.
+CRON_MINUTES = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)
 _HOST_RE = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 _KEY_RE = re.compile(r"[A-Z0-9]{16,128}")
 #: The first path segments the API keeps for itself (its schema.RESERVED_HOSTS).
@@ -35,8 +39,24 @@ def host_name(value: str) -> str:
     return value
 
 
+def interval_seconds(value: int | None) -> int:
+    """``value`` (seconds) when cron can run the agent that often, evenly; BadParameter otherwise."""
+    seconds = DEFAULT_INTERVAL if value is None else value
+    if seconds % 60 or seconds // 60 not in CRON_MINUTES:
+        raise click.BadParameter(f"{seconds} is not an interval cron runs at evenly: use "
+                                 f"{', '.join(str(m * 60) for m in CRON_MINUTES)} seconds")
+    return seconds
+
+
+def cron_line(interval: int = DEFAULT_INTERVAL) -> str:
+    """The crontab line of ``/etc/cron.d/fabu`` that runs the agent every ``interval`` seconds."""
+    minutes = interval // 60
+    schedule = {1: "*", 60: "0"}.get(minutes, f"*/{minutes}")
+    return f"{schedule} * * * * deploy {AGENT_PATH}"
+
+
 def agent_env(api_url: str, region: str, host: str, key: str | None = None,
-              secret: str | None = None) -> str:
+              secret: str | None = None, interval: int = DEFAULT_INTERVAL) -> str:
     """The text of ``/etc/fabu/agent.env`` for one host (see docs/host.md)."""
     lines = [f"# /etc/fabu/agent.env for {host} (mode 0640 root:deploy)",
              f"FABU_API_URL={api_url}", f"FABU_REGION={region}", f"FABU_HOST={host}"]
@@ -46,18 +66,21 @@ def agent_env(api_url: str, region: str, host: str, key: str | None = None,
         lines += [f"# Static keys of IAM user fabu-hosts/{host}, or nothing on EC2 with the",
                   "# instance role fabu-host (read through IMDSv2):",
                   "# AWS_ACCESS_KEY_ID=AKIA...", "# AWS_SECRET_ACCESS_KEY=..."]
-    lines += ["FABU_ROOT=/opt/fabu", "FABU_SPLAY=240"]
+    lines += ["FABU_ROOT=/opt/fabu",
+              "# what the cron line runs at (seconds); the agent waits a per-host splay of up to",
+              f"# 80% of it ({interval * 4 // 5} s) before polling (FABU_SPLAY=0 turns it off)",
+              f"FABU_INTERVAL={interval}"]
     return "\n".join(lines) + "\n"
 
 
-def _puppet(api_url: str, region: str, host: str, key: str | None) -> str:
+def _puppet(api_url: str, region: str, host: str, key: str | None, interval: int) -> str:
     keys = ""
     if key:
         keys = (f"\n    access_key_id     => '{key}',\n"
                 "    secret_access_key => Sensitive(lookup('fabu::secret_access_key')),")
     return ("# The class fabu::agent is in docs/host.md (Puppet).\n"
             f"node '{host}' {{\n  class {{ 'fabu::agent':\n    api_url => '{api_url}',\n"
-            f"    region  => '{region}',\n    splay   => 240,{keys}\n  }}\n}}\n")
+            f"    region   => '{region}',\n    interval => {interval},{keys}\n  }}\n}}\n")
 
 
 @click.group()
@@ -71,19 +94,23 @@ def agent() -> None:
               "fabu-host instance role).")
 @click.option("--secret-access-key", metavar="SECRET", envvar="FABU_HOST_SECRET_ACCESS_KEY",
               help="Its secret (better: env FABU_HOST_SECRET_ACCESS_KEY).")
+@click.option("--interval", type=int, metavar="SECONDS", callback=lambda ctx, param, value:
+              interval_seconds(value), help="How often cron runs the agent (default 300: */5); "
+              "the cron line and FABU_INTERVAL say the same.")
 @click.pass_context
 def agent_install(ctx: click.Context, host: str, access_key_id: str | None,
-                  secret_access_key: str | None) -> None:
+                  secret_access_key: str | None, interval: int) -> None:
     """Print the crontab line, agent.env and a Puppet snippet for HOST."""
     api = client(ctx)
-    render.out.print("# 1. the agent: install -D -m 0755 agent/fabu-agent.sh /opt/fabu/bin/fabu-agent.sh")
+    render.out.print(f"# 1. the agent: install -D -m 0755 agent/fabu-agent.sh {AGENT_PATH}")
     render.out.print("# 2. /etc/cron.d/fabu")
-    render.out.print(CRON_LINE)
+    render.out.print(cron_line(interval))
     render.out.print("# 3. /etc/fabu/agent.env")
     render.out.print(render.escape(agent_env(api.endpoint, api.region, host, access_key_id,
-                                             secret_access_key)))
+                                             secret_access_key, interval)))
     render.out.print("# or all of it with Puppet")
-    render.out.print(render.escape(_puppet(api.endpoint, api.region, host, access_key_id)))
+    render.out.print(render.escape(_puppet(api.endpoint, api.region, host, access_key_id,
+                                           interval)))
 
 
 # --- the local stack's keys -------------------------------------------------------------------

@@ -59,9 +59,17 @@ def project_list(projects: list[dict]) -> None:
         release = p.get("release") or {}
         live = rollout and rollout.get("wave") is not None
         wave = f"{rollout['wave'] + 1}/{len(rollout.get('waves') or [])}" if live else ""
-        table.add_row(_e(p.get("id")), _e(p.get("version")), str(len(p.get("hosts") or [])),
+        table.add_row(_e(p.get("id")), _e(p.get("version")), _host_total(p),
                       _e(release.get("state", "")), state(rollout["state"]) if live else "-", wave)
     out.print(table if projects else "no projects")
+
+
+def _host_total(project: dict) -> str:
+    """Listed hosts plus fleet members (``host_total``; "?" while a fleet is not counted yet)."""
+    if "host_total" not in project:  # an API from before host_total
+        return str(len(project.get("hosts") or []))
+    total = project["host_total"]
+    return "?" if total is None else str(total)
 
 
 def project_detail(project: dict, etag: str | None = None) -> None:

@@ -1,10 +1,12 @@
-"""The poll (chalicelib/hosts/poll.py): one read, an amortised heartbeat, same-host dependencies."""
+"""The poll (chalicelib/hosts/poll.py): one read, a first-contact touch, same-host dependencies.
+
+The per-host beat and silence are in ``test_beat.py``."""
 import datetime
 
 import pytest
 
 from tests.conftest import base_project
-from tests.support.hosts import HOST, released_item, stored_item
+from tests.support.hosts import HOST, released_item, stored_beat, stored_item
 
 
 def test_poll_with_nothing_pending_is_204(api, host_client):
@@ -45,6 +47,7 @@ def test_noop_poll_is_one_dynamodb_read_and_no_write(api, host_client):
     from chalicelib.models import HostState
     from chalicelib.times import utcnow
     stored_item(HOST, "web", "succeeded", last_seen=utcnow())
+    stored_beat(HOST, utcnow())
     calls = []
     connection = HostState._get_connection().connection
 
@@ -59,18 +62,23 @@ def test_noop_poll_is_one_dynamodb_read_and_no_write(api, host_client):
     assert calls == ["Query"]
 
 
-def test_heartbeat_is_written_once_then_amortised(api):
+def test_an_item_is_touched_at_first_contact_then_only_while_pending(api):
     from chalicelib.hosts import poll
     from chalicelib.models import HostState
     stored_item(HOST, "web", "succeeded")
     t0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
     poll.poll(HOST, now=t0)
-    assert HostState.get(HOST, "web").last_seen == t0
-    poll.poll(HOST, now=t0 + datetime.timedelta(minutes=5))
-    assert HostState.get(HOST, "web").last_seen == t0
-    later = t0 + datetime.timedelta(minutes=16)
-    poll.poll(HOST, now=later)
-    assert HostState.get(HOST, "web").last_seen == later
+    assert HostState.get(HOST, "web").last_seen == t0           # first contact
+    poll.poll(HOST, now=t0 + datetime.timedelta(hours=5))
+    assert HostState.get(HOST, "web").last_seen == t0           # at rest: the beat says it
+    HostState.get(HOST, "web").update(actions=[HostState.status.set("pending")])
+    t1 = t0 + datetime.timedelta(hours=6)
+    poll.poll(HOST, now=t1)
+    assert HostState.get(HOST, "web").last_seen == t1           # pending: touched...
+    poll.poll(HOST, now=t1 + datetime.timedelta(minutes=5))
+    assert HostState.get(HOST, "web").last_seen == t1           # ...at most every 15 minutes
+    poll.poll(HOST, now=t1 + datetime.timedelta(minutes=15))
+    assert HostState.get(HOST, "web").last_seen == t1 + datetime.timedelta(minutes=15)
 
 
 def test_dependency_on_the_same_host_blocks_until_satisfied(api, host_client):
@@ -195,6 +203,7 @@ def test_the_agents_current_is_written_once_and_a_change_by_hand_is_drift(api, h
     reported = utcnow() - datetime.timedelta(hours=1)
     stored_item(HOST, "web", "succeeded", target_version="1.0.0", running_version="1.0.0",
                 reported_at=reported, last_seen=utcnow())
+    stored_beat(HOST, utcnow())
     poll = lambda query: lambda: host_client.get(f"/api/v1/{HOST}?current={query}")  # noqa: E731
     # the host runs what fabu deployed: nothing to write
     calls, response = _dynamodb_calls(poll("web%3A1.0.0"))
@@ -237,6 +246,7 @@ def test_unknown_projects_in_current_are_ignored(api, host_client):
     from chalicelib.times import utcnow
     stored_item(HOST, "web", "succeeded", target_version="1.0.0", running_version="1.0.0",
                 last_seen=utcnow())
+    stored_beat(HOST, utcnow())
     calls, response = _dynamodb_calls(
         lambda: host_client.get(f"/api/v1/{HOST}?current=other%3A3.0%2Cweb%3A1.0.0"))
     assert response.status == 204 and calls == ["Query"]

@@ -274,3 +274,56 @@ def test_publishing_on_aws_to_a_missing_or_old_stack_says_which_and_uploads_noth
     assert done.returncode != 0
     assert "has no output ConsoleURL, ConsoleDistributionId" in done.stderr
     assert "Contents" not in boto_client("s3").list_objects_v2(Bucket="acme-fabu-old-ui")
+
+
+# --- the host protocol's second front: a Lambda Function URL -----------------------------------
+
+def test_the_host_front_is_a_function_url_with_iam_auth_on_the_api_handlers_code(package):
+    resources = package["Resources"]
+    urls = _of_type(package, "AWS::Lambda::Url")
+    assert list(urls) == ["HostFrontUrl"]
+    url = urls["HostFrontUrl"]["Properties"]
+    assert url["AuthType"] == "AWS_IAM" and url["TargetFunctionArn"] == {
+        "Fn::GetAtt": ["HostFront", "Arn"]}
+    front, api = resources["HostFront"]["Properties"], resources["APIHandler"]["Properties"]
+    assert resources["HostFront"]["Type"] == "AWS::Serverless::Function"
+    assert front["Handler"] == "host_front.handler"
+    assert front["MemorySize"] <= 256 and front["Timeout"] <= 10
+    for same in ("CodeUri", "Runtime", "Environment", "Role"):
+        assert front[same] == api[same], same  # one code zip, the stage's settings and policy
+    assert "Events" not in front  # reached only through its URL
+    assert package["Outputs"]["HostFrontURL"]["Value"] == {
+        "Fn::GetAtt": ["HostFrontUrl", "FunctionUrl"]}
+
+
+_COLD_IMPORT = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import host_front
+assert host_front.__file__.startswith(sys.argv[1]), host_front.__file__
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_the_zips_handler_module_imports_no_chalice(package, tmp_path):
+    import zipfile
+    with zipfile.ZipFile(os.path.join(ROOT, "build", "package", "deployment.zip")) as code:
+        names = code.namelist()
+        assert "host_front.py" in names and "app.py" in names
+        code.extractall(tmp_path, [n for n in names if n == "host_front.py"
+                                   or n.startswith("chalicelib/")])
+    env = dict(os.environ, AWS_DEFAULT_REGION="us-east-1")
+    done = subprocess.run([sys.executable, "-c", _COLD_IMPORT, str(tmp_path)], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout)
+    assert not [m for m in loaded if m == "chalice" or m.startswith(("chalice.", "chalicelib.api"))]
+    assert "jinja2" not in loaded
+
+
+def test_every_function_logs_warnings_without_the_platforms_per_invocation_lines(package):
+    functions = _of_type(package, "AWS::Serverless::Function")
+    assert {"APIHandler", "HostFront", "Tick", "RolloutDriver"} <= set(functions), sorted(functions)
+    for name, function in functions.items():
+        assert function["Properties"]["LoggingConfig"] == {
+            "LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "WARN"}, name

@@ -28,9 +28,14 @@ def _rollout(project, rollout_id, start, duration, outcome="succeeded"):
 
 
 def _host(host, status, running, target, last_seen):
+    """The host's item, and (when it was seen) its beat, as its last poll at ``last_seen`` left
+    them (``chalicelib.hosts.beat``: silence is read from the beat)."""
     from chalicelib.models import HostState, wave_key
+    from tests.support.hosts import stored_beat
     HostState(host, "web", wave=0, status=status, wave_key=wave_key(0, status, host),
               running_version=running, target_version=target, last_seen=last_seen).save()
+    if last_seen is not None:
+        stored_beat(host, last_seen)
 
 
 @pytest.fixture

@@ -67,6 +67,8 @@ def test_a_dependency_on_other_hosts_waits_for_its_rollout(api, fleet):
 
 
 def test_lost_and_silent_hosts_are_told_apart_from_failures(api, fleet, monkeypatch):
+    for beat in ("FABU_HEARTBEAT_SECONDS", "FABU_ACTIVE_HEARTBEAT_SECONDS"):
+        monkeypatch.setenv(beat, "0")       # silence known at once (hosts.beat: its resolution)
     create(api, HOSTS, rollout={"waves": [3, "100%"], "canary_hosts": HOSTS[:3], "max_failures": 2,
                                 "deploy_timeout": 600})
     tick()

@@ -4,9 +4,10 @@ Through the API and the simulated fleet (``tests/support/fleet.py``), with ``tic
 moving time: a rollout whose step raises (an item corrupted in storage) is told once and the
 others advance in the same tick; a before-wave gate that accepts connections and never answers
 costs its own rollout a second, and is never asked inside an API request; rollouts left out for
-time go first on the next tick; a tick SIGKILLed mid-step (a subprocess) loses nothing; DynamoDB
-throttling on the tick's writes (a botocore ``before-call`` hook on the clients, the AWS
-boundary) leaves nothing half-done and the next tick completes the step exactly once.
+time go first on the next tick; a driver SIGKILLed mid-step (the tick and driver Lambdas in a
+subprocess) loses nothing; DynamoDB throttling on the tick's writes (a botocore ``before-call``
+hook on the clients, the AWS boundary) leaves nothing half-done and the next tick completes the
+step exactly once.
 """
 import contextlib
 import json
@@ -189,11 +190,23 @@ def test_rollouts_left_out_for_time_go_first_on_the_next_tick(api, monkeypatch):
         assert set(gate.paths()) == {f"/{name}" for name in names}   # each asked in turn
 
 
-KILLED_TICK = (
+KILLED_TICK = (  # the tick Lambda, then one rollout_driver invocation per drive message
+    "import threading, boto3\n"
     "import app\n"
+    "from chalicelib import config\n"
     "app.tick({'version': '0', 'id': 'killed', 'detail-type': 'Scheduled Event',"
     " 'source': 'aws.events', 'account': '000000000000', 'time': '2026-11-05T09:00:00Z',"
-    " 'region': 'us-east-1', 'resources': [], 'detail': {}}, None)\n")
+    " 'region': 'us-east-1', 'resources': [], 'detail': {}}, None)\n"
+    "sqs = boto3.client('sqs')\n"
+    "url = sqs.get_queue_url(QueueName=config.drive_queue_name())['QueueUrl']\n"
+    "got = []\n"
+    "while len(got) < 2:\n"
+    "    got += sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,"
+    " VisibilityTimeout=120).get('Messages', [])\n"
+    "records = [{'Records': [{'body': m['Body'], 'receiptHandle': m['ReceiptHandle'],"
+    " 'messageId': m['MessageId'], 'attributes': {}}]} for m in got]\n"
+    "for record in records:\n"
+    "    threading.Thread(target=app.rollout_driver, args=(record, None)).start()\n")
 
 
 def _until(condition, seconds=90):
@@ -213,7 +226,8 @@ def test_a_tick_killed_mid_step_leaves_no_host_stuck_and_nothing_lost(api, signe
         create(api, gated, name="gated", gates=_gate(gate.url("gated")))
         assert tick()["rollouts"] == {"calm": "running", "gated": "waiting_release"}
         fleet.round(calm)                           # calm's canary deploys: wave 0 done
-        # The Lambda's tick in its own process, with a gate budget long enough to be caught in it.
+        # The tick and driver Lambdas in their own process, with a gate budget long enough to
+        # be caught in it.
         env = dict(os.environ, FABU_GATE_TIMEOUT_SECONDS="20")
         proc = subprocess.Popen([sys.executable, "-c", KILLED_TICK], cwd=ROOT, env=env)
         try:
@@ -225,7 +239,7 @@ def test_a_tick_killed_mid_step_leaves_no_host_stuck_and_nothing_lost(api, signe
             proc.wait()
         assert proc.returncode == -9
 
-        assert tick()["rollouts"]["gated"] == "busy"    # the dead tick's lock holds a while...
+        assert tick()["rollouts"]["gated"] == "busy"    # the dead driver's lock holds a while...
         gate.approve()
         assert tick(60)["rollouts"] == {"calm": "running", "gated": "running"}  # ...then expires
         for seconds in (120, 180):

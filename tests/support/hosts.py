@@ -375,3 +375,12 @@ def ready_release(project, version, body=b"tarball"):
     from chalicelib.models import Release
     Release(project, version, state="ready", s3_key=f"releases/{project}/{version}.tgz",
             sha256=hashlib.sha256(body).hexdigest(), size=len(body)).save()
+
+
+def stored_beat(host, last_seen, every=3600):
+    """Save ``host``'s beat as a poll at ``last_seen`` leaves it (next one due ``every`` s later)."""
+    import datetime
+    from chalicelib.hosts import beat
+    beat.Beat(host, beat.BEAT, last_seen=last_seen, beat_shard=beat.shard_of(host),
+              beat_due=last_seen + datetime.timedelta(seconds=every),
+              expires_at=last_seen + beat.KEEP).save()

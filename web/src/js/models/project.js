@@ -5,7 +5,7 @@ import { apiRequest } from '../sync.js';
 
 // Fields the server computes: never sent back on a save.
 const READ_ONLY = ['id', 'rev', 'etag', 'created_at', 'created_by', 'updated_at', 'updated_by',
-  'pending', 'release', 'releases', 'rollout', 'hosts_view'];
+  'pending', 'release', 'releases', 'rollout', 'hosts_view', 'host_total', 'fleet_members'];
 
 // {done, failed, busy, total} from a {status: count} map (status.js says which status is which).
 export function tally(counts) {
@@ -37,8 +37,9 @@ export const Project = Backbone.Model.extend({
       }
     }
     const result = tally(counts);
-    // Hosts in waves not yet released have no host item: count them from the project's list.
-    result.total = Math.max(result.total, (this.get('hosts') || []).length);
+    // Hosts not planned yet have no count: the project's host total (listed + fleet members).
+    const hostTotal = this.get('host_total');
+    result.total = Math.max(result.total, hostTotal ?? (this.get('hosts') || []).length);
     return result;
   },
 

@@ -25,11 +25,20 @@ function versionCell(p) {
   return html`${p.version}`;
 }
 
+// The hosts cell: listed hosts plus fleet members (host_total); '?' while a fleet is not counted.
+function hostsCell(p) {
+  if (!('host_total' in p)) return String((p.hosts || []).length);
+  if (p.host_total === null) return html`<span class="muted" title="the fleet's members are not counted yet">?</span>`;
+  const fleet = p.fleet_members ? ` (${p.fleet_members} in the fleet)` : '';
+  return html`<span title="${p.host_total} hosts${fleet}">${p.host_total}</span>`;
+}
+
 function rowHtml(p, state, release, overall) {
   return html`
   <td><a href="#project/${encodeURIComponent(p.id)}">${p.id}</a>
     ${p.description ? html`<div class="muted">${p.description}</div>` : ''}</td>
   <td class="version">${versionCell(p)}</td>
+  <td class="hosts-total">${hostsCell(p)}</td>
   <td>${badge('RolloutState', state)}
     ${release ? badge('ReleaseState', release) : ''}${p.pending ? html` <span class="badge held"
       title="an update is scheduled for ${p.pending.apply_at}">Update scheduled</span>` : ''}</td>
@@ -60,7 +69,8 @@ const PAGE = html`
   <div class="table-wrap card">
     <table class="projects">
       <caption class="muted">Refreshed every few seconds.</caption>
-      <thead><tr><th scope="col">Name</th><th scope="col">Version</th><th scope="col">Rollout</th>
+      <thead><tr><th scope="col">Name</th><th scope="col">Version</th><th scope="col">Hosts</th>
+        <th scope="col">Rollout</th>
         <th scope="col">Progress</th><th scope="col" class="opt">Updated</th></tr></thead>
       <tbody></tbody>
     </table>

@@ -1,0 +1,178 @@
+"""Bench: what the fleet costs per host-month on each host front, from AWS calls counted.
+
+A simulated day of the whole stage runs through fabu's real code against moto's server, with
+every AWS call counted at botocore's one door (``bench/_awsmeter.py``: calls, and DynamoDB
+request units computed from the items' sizes as AWS bills them):
+
+* every host runs the agent's cadence: a poll every 5 minutes (``FABU_INTERVAL=300``) after its
+  own splay (a per-host offset in [0, 240 s), as the agent derives it), saying what it runs
+  (``?current=``); when something is pending it fetches the deploy script, downloads the release
+  (one S3 GET, counted by hand: the host uses a presigned URL, not botocore) and reports its
+  three phases. Half of the hosts go through the REST front (the Chalice app's Lambda handler
+  with an API Gateway proxy event, as API Gateway's IAM authorizer hands it over), half through
+  the Function URL front (``host_front.handler`` with a Function URL event);
+* every host is in 2 projects; at 10:00 the operator moves one of them to a new version: its
+  build runs, and a rollout over EVERY host of the fleet (waves 1 %, 10 %, 100 %) runs to the end;
+* the minute tick, its fan-out, the queue consumers (builds, notifications, rollout drivers) and
+  the daily report run as on AWS, one simulated minute at a time (``infra.ticker``, whose SQS
+  receives and deletes stand for Lambda's event-source pollers).
+
+A day of 100,000 hosts is 28.8 million polls: too many to run. The day is run twice, with two
+small fleets (``--sizes``, default 20 and 60 hosts); every count is a straight line in the
+number of hosts (per-host requests, and the rollout's reads of its host items), so the two runs
+give each count's fixed part and per-host part, and the line is read at 1,000, 10,000 and 100,000
+hosts. The bench checks the line on a third point (``--check``, default 40 hosts: the prediction
+must be within 5 %).
+
+Lambda duration: each handler call's own compute is measured (its wall time minus the time
+spent waiting for moto), and AWS's latency is added per call (``LATENCY``: 5 ms for DynamoDB,
+10 ms for the other services), rounded up to the billed millisecond. The memory sizes are the
+template's (``.chalice/config.json`` and ``infra/resources.json``).
+
+Prices: AWS list prices, us-east-1, on 2026-11-30 (``PRICES``); API Gateway REST's first tier.
+Lambda's own START/END/REPORT lines are off (``LoggingConfig`` system log level WARN, set by
+``make package``), so CloudWatch Logs is what fabu itself logs at WARN and above: counted.
+
+    .venv/bin/python bench/bench_fleet_cost.py            # about 5 minutes
+    .venv/bin/python bench/bench_fleet_cost.py --sizes 10,30 --check 20 --hours 24
+"""
+import argparse
+import collections
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+#: US dollars, us-east-1 list prices.
+PRICES = {
+    "apigw_rest_per_m": 3.50,        # REST API, first 333 million requests a month
+    "lambda_request_per_m": 0.20,
+    "lambda_gb_second": 0.0000166667,
+    "ddb_rru_per_m": 0.125,          # on demand, per million read request units
+    "ddb_wru_per_m": 0.625,          # on demand, per million write request units
+    "sqs_per_m": 0.40,               # standard queue, per million requests (64 KB chunks)
+    "sns_publish_per_m": 0.50,
+    "s3_get_per_k": 0.0004,
+    "s3_put_per_k": 0.005,
+    "cloudwatch_per_k_alarm_reads": 0.01,  # GetMetricData/DescribeAlarms: per 1,000 metrics
+    "logs_ingest_per_gb": 0.50,
+    "events_scheduled": 0.0,          # EventBridge scheduled rules: no charge
+}
+#: Seconds of AWS latency added per call to a handler's measured compute.
+LATENCY = {"dynamodb": 0.005}
+LATENCY_OTHER = 0.010
+FLEETS = (1_000, 10_000, 100_000)
+#: Lambda's SQS event sources: 5 pollers a queue, each a 20 s long poll (3 receives a minute),
+#: on the 3 queues with a consumer (builds, notifications, rollout drivers). Not counted by the
+#: simulation (its ticker receives once a minute instead); AWS bills them as SQS requests.
+POLLER_RECEIVES_PER_DAY = 3 * 5 * 3 * 60 * 24
+DAYS_PER_MONTH = 30
+TARGETS = {"rest": 0.035, "url": 0.01}
+
+
+# ---------------------------------------------------------------------------------------------
+# the two fits and the prices (the parent process)
+# ---------------------------------------------------------------------------------------------
+def _run_day(hosts: int, hours: float) -> dict:
+    """One simulated day in a fresh process (its own moto server and table prefix)."""
+    out = subprocess.run([sys.executable, os.path.join(HERE, "_fleetday.py"), "--hosts", str(hosts),
+                          "--hours", str(hours)], cwd=ROOT, check=True, capture_output=True,
+                         text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _line(a: dict, b: dict, key_fn) -> tuple[float, float]:
+    """(fixed, per host) of a count measured at two fleet sizes."""
+    ya, yb = key_fn(a), key_fn(b)
+    slope = (yb - ya) / (b["hosts"] - a["hosts"])
+    return ya - slope * a["hosts"], slope
+
+
+def _month_cost(day: dict, front: str) -> dict:
+    """Dollars per month of one simulated day's counts (× 30), by line item, for ``front``."""
+    p = PRICES
+    calls = collections.Counter({tuple(k.split(":")): v for k, v in day["calls"].items()})
+    lines = collections.OrderedDict()
+    requests = day["host_requests"]
+    lambdas = day["lambda"]
+    if front == "rest":
+        lines["API Gateway (REST) requests"] = requests * p["apigw_rest_per_m"] / 1e6
+        host_fn = lambdas["rest"]
+    else:
+        lines["API Gateway (REST) requests"] = 0.0
+        host_fn = lambdas["url"]
+    # every host request is one invocation of the front's function, at its measured duration
+    lines["Lambda requests (host front)"] = requests * p["lambda_request_per_m"] / 1e6
+    lines["Lambda compute (host front)"] = (requests * host_fn["mean_billed_seconds"]
+                                            * host_fn["memory_gb"] * p["lambda_gb_second"])
+    jobs = lambdas["jobs"]
+    lines["Lambda requests (tick, drivers, queues)"] = jobs["invocations"] * p["lambda_request_per_m"] / 1e6
+    lines["Lambda compute (tick, drivers, queues)"] = jobs["gb_seconds"] * p["lambda_gb_second"]
+    lines["DynamoDB reads"] = day["read_units"] * p["ddb_rru_per_m"] / 1e6
+    lines["DynamoDB writes"] = day["write_units"] * p["ddb_wru_per_m"] / 1e6
+    # The local ticker looks queues up and receives once a round; on AWS, Lambda's event-source
+    # pollers long-poll each queue instead: their receives are the fixed POLLER_RECEIVES.
+    sqs = sum(n for (svc, op), n in calls.items()
+              if svc == "sqs" and op not in ("GetQueueUrl", "ReceiveMessage"))
+    lines["SQS requests"] = sqs * p["sqs_per_m"] / 1e6
+    lines["SQS event-source pollers (fixed)"] = POLLER_RECEIVES_PER_DAY * p["sqs_per_m"] / 1e6
+    lines["SNS publishes"] = calls[("sns", "Publish")] * p["sns_publish_per_m"] / 1e6
+    s3_get = sum(n for (svc, op), n in calls.items() if svc == "s3" and op in ("GetObject", "HeadObject", "ListObjectsV2", "ListObjectVersions"))
+    s3_put = sum(n for (svc, op), n in calls.items() if svc == "s3" and op not in ("GetObject", "HeadObject", "ListObjectsV2", "ListObjectVersions"))
+    lines["S3 requests"] = s3_get * p["s3_get_per_k"] / 1e3 + s3_put * p["s3_put_per_k"] / 1e3
+    lines["CloudWatch Logs"] = day["log_bytes"] / 1e9 * p["logs_ingest_per_gb"]
+    return {k: v * DAYS_PER_MONTH for k, v in lines.items()}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="20,60", help="the two simulated fleets (hosts)")
+    parser.add_argument("--check", type=int, default=40, help="a third fleet the line must predict")
+    parser.add_argument("--hours", type=float, default=24.0, help="length of the simulated day")
+    args = parser.parse_args(argv)
+    small, large = (int(s) for s in args.sizes.split(","))
+    runs = {n: _run_day(n, args.hours) for n in sorted({small, large, args.check})}
+    a, b = runs[small], runs[large]
+    scale = 24.0 / args.hours
+
+    def at(n: int, front: str) -> dict:
+        """The cost lines of a fleet of ``n`` hosts: every count read on its line."""
+        fixed = _month_cost(a, front)
+        other = _month_cost(b, front)
+        return {k: (fixed[k] + (other[k] - fixed[k]) / (large - small) * (n - small)) * scale
+                for k in fixed}
+
+    check = runs[args.check]
+    predicted = {k: _line(a, b, lambda d: d[k])[0] + _line(a, b, lambda d: d[k])[1] * args.check
+                 for k in ("host_requests", "read_units", "write_units")}
+    worst = max(abs(predicted[k] - check[k]) / check[k] for k in predicted)
+    print(f"simulated day: {args.hours:g} h; fleets of {small} and {large} hosts "
+          f"(2 projects each, one rollout over every host); line checked at {args.check} hosts: "
+          f"within {worst:.1%} (limit 5%)")
+    for n in sorted(runs):
+        d = runs[n]
+        print(f"  {n:>4} hosts: {d['host_requests']:>7} host requests ({d['polls']} polls, "
+              f"{d['deploys']} deploys), {d['read_units']:.0f} RRU, {d['write_units']:.0f} WRU, "
+              f"{sum(d['calls'].values())} AWS calls, rollout {d['rollout_state']}")
+    ok = worst <= 0.05
+    for front, label in (("rest", "REST API (API Gateway)"), ("url", "Function URL")):
+        per_host = {k: (at(100_000, front)[k]) / 100_000 for k in at(100_000, front)}
+        total = sum(per_host.values())
+        target = TARGETS[front]
+        ok &= total <= target
+        print(f"\n{label}: ${total:.4f} per host-month at 100,000 hosts (target <= ${target})")
+        for k, v in per_host.items():
+            if v:
+                print(f"  {k:<42} ${v:.5f}")
+        for n in FLEETS:
+            month = sum(at(n, front).values())
+            print(f"  {n:>7,} hosts: ${month:,.2f} a month (${month / n:.4f} per host)")
+    print(f"\nper host and poll: {b['per_poll']}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
