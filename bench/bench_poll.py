@@ -34,9 +34,8 @@ WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWrit
 POLLS_PER_MONTH = 30 * 24 * 12
 # DynamoDB on-demand, us-east-1 (docs/operations.md): per million read / write request units.
 READ_PRICE, WRITE_PRICE = 0.125, 0.625
-#: A beat is one UpdateItem of a < 1 KB item: 1 write unit in the table, 2 in ``seen-index``
-#: (its key ``beat_due`` changes: the old index entry is deleted, the new one put).
-BEAT_WRU = 3
+#: A beat is one UpdateItem of a < 1 KB item in no index: 1 write unit.
+BEAT_WRU = 1
 
 
 def _hosts(projects):

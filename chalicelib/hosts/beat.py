@@ -3,9 +3,11 @@
 The beat lives in the host's own partition of the hosts table at ``(host, "#beat")`` (a project
 slug starts with ``[a-z0-9]``, so ``#`` keys sort before every project and are never one), so the
 poll's one Query returns it with the host's project items. It has no ``wave_key`` (it stays out
-of the sparse ``project-index``) and carries ``beat_shard = beat#<crc32(host) % 8>`` and
-``beat_due``, the keys of the sparse ``seen-index``: "silent hosts now" is one Query per shard,
-whatever the number of hosts or projects.
+of the sparse ``project-index``) and is in no index: a beat is one write unit. (An index to
+find silent hosts would have to move the beat's index key on every beat: two more write units
+an hour per host, which alone was a quarter of the host's DynamoDB bill.) A reader that shows
+silence reads the beats of the hosts it shows with BatchGetItem (``Silence.know``: only hosts
+whose own items were not touched within S, at most ``Silence.limit`` a request or report).
 
 The poll writes the beat (``last_seen``, and ``beat_due`` = when the next one is due) at most
 once per interval I: ``FABU_HEARTBEAT_SECONDS`` (default 3600), or
@@ -24,10 +26,8 @@ that leaves the ``#`` keys out).
 import dataclasses
 import datetime
 import logging
-import zlib
 
 from pynamodb.attributes import TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from chalicelib import config
@@ -38,23 +38,14 @@ _log = logging.getLogger(__name__)
 BEAT = "#beat"
 #: Every project slug sorts at or after this ("0" < "9" < "a"); "#..." keys sort before it.
 FIRST_PROJECT = "0"
-#: ``seen-index`` partitions: 100,000 hosts beating hourly are about 3.5 writes/s per shard.
-SHARDS = 8
-#: Silent hosts one ``Silence`` reads at most (each shard its share, the newest silence first).
-MAX_SILENT = 50_000
+#: Beats one ``Silence`` reads at most by default (50 BatchGetItem of 100): a request's share.
+MAX_SILENT = 5_000
+#: Keys of one BatchGetItem.
+BATCH = 100
 #: A beat not renewed for this long expires (its host is forgotten, not silent forever).
 KEEP = datetime.timedelta(days=30)
 #: Hosts ``silent`` looks up at most (the engine's candidates of one step: 10 BatchGetItem).
 MAX_LOOKUP = 1000
-
-
-class SeenIndex(GlobalSecondaryIndex):
-    """The beats of one shard by ``beat_due``: the silent ones are a range."""
-    class Meta:
-        index_name = "seen-index"
-        projection = IncludeProjection(["last_seen"])
-    beat_shard = UnicodeAttribute(hash_key=True)
-    beat_due = UTCDateTimeAttribute(range_key=True)
 
 
 class Beat(Model):
@@ -62,16 +53,9 @@ class Beat(Model):
     Meta = _meta("hosts")
     host = UnicodeAttribute(hash_key=True)
     project = UnicodeAttribute(range_key=True, default=BEAT)
-    beat_shard = UnicodeAttribute(null=True)
     last_seen = UTCDateTimeAttribute(null=True)
     beat_due = UTCDateTimeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
-    seen_index = SeenIndex()
-
-
-def shard_of(host: str) -> str:
-    """The ``seen-index`` partition of ``host``'s beat."""
-    return f"beat#{zlib.crc32(host.encode()) % SHARDS}"
 
 
 def interval(active: bool) -> datetime.timedelta:
@@ -116,7 +100,7 @@ def beat(host: str, last: datetime.datetime | None, now: datetime.datetime, acti
     # builds a second one; the beat's other attributes are plain paths of the same item.
     return update_if(HostState(host, BEAT),
                      [HostState.last_seen.set(now), Beat.beat_due.set(now + every),
-                      Beat.beat_shard.set(shard_of(host)), Beat.expires_at.set(now + KEEP)],
+                      Beat.expires_at.set(now + KEEP)],
                      HostState.last_seen.does_not_exist() | (HostState.last_seen <= due))
 
 
@@ -133,49 +117,57 @@ def silent(hosts: set[str], now: datetime.datetime) -> set[str]:
 
 @dataclasses.dataclass
 class Silence:
-    """Which hosts are silent at ``now``: read once (lazily, at the first item whose host could
-    be), then asked per item. ``truncated`` when more than ``limit`` beats were silent."""
+    """Which hosts are silent at ``now``. ``know(items)`` reads the beats of the items' hosts
+    that could be (BatchGetItem of 100, at most ``limit`` hosts in all; ``truncated`` when more
+    were left unread: those are not flagged); ``is_silent``/``last_seen`` then answer per item."""
     now: datetime.datetime
     limit: int = MAX_SILENT
     truncated: bool = False
-    _beats: dict[str, datetime.datetime] | None = None
+    _beats: dict[str, Beat | None] = dataclasses.field(default_factory=dict)
 
     @property
     def cutoff(self) -> datetime.datetime:
         """A beat due, or an item touched, before this: no poll for ``FABU_SILENT_SECONDS``."""
         return self.now - silent_after()
 
-    def beats(self) -> dict[str, datetime.datetime]:
-        """``{host: last_seen}`` of every silent host (one Query per shard, paged)."""
-        if self._beats is None:
-            self._beats = {}
-            per_shard = max(1, self.limit // SHARDS)
-            since = self.now - KEEP
-            for shard in range(SHARDS):
-                found = 0
-                for item in Beat.seen_index.query(f"beat#{shard}", Beat.beat_due < self.cutoff,
-                                                  scan_index_forward=False, limit=per_shard + 1):
-                    if item.beat_due < since:
-                        break  # expired (TTL deletes lazily): forgotten, and all older ones
-                    if found == per_shard:
-                        self.truncated = True  # the longest-silent hosts are left out
-                        _log.warning("more than %d silent hosts: the longest-silent are not "
-                                     "flagged (seen-index shard %d)", self.limit, shard)
-                        break
-                    self._beats[item.host] = item.last_seen
-                    found += 1
-        return self._beats
+    def _could_be(self, item: HostState) -> bool:
+        return item.last_seen is None or item.last_seen < self.cutoff
+
+    def know(self, items) -> None:
+        """Read the beats of the hosts of ``items`` that could be silent and are not read yet."""
+        wanted = sorted({i.host for i in items if self._could_be(i)} - set(self._beats))
+        room = max(self.limit - len(self._beats), 0)
+        if len(wanted) > room:
+            self.truncated = True
+            _log.warning("silence: %d hosts to look up, %d read (the limit is %d a request); "
+                         "the others are not flagged", len(wanted), room, self.limit)
+            wanted = wanted[:room]
+        for start in range(0, len(wanted), BATCH):
+            chunk = wanted[start:start + BATCH]
+            found = {b.host: b for b in Beat.batch_get([(h, BEAT) for h in chunk])}
+            self._beats.update({h: found.get(h) for h in chunk})
+
+    def _silent_beat(self, item: HostState) -> Beat | None:
+        if not self._could_be(item):
+            return None
+        if item.host not in self._beats:
+            if self.truncated:
+                return None  # over the limit: not read, not flagged (``truncated`` says so)
+            self.know([item])  # a caller that did not call know() first: one lookup
+        found = self._beats.get(item.host)
+        if found is None or found.beat_due is None or found.beat_due < self.now - KEEP:
+            return None  # never beat, or expired (the TTL deletes lazily): forgotten
+        return found if found.beat_due < self.cutoff else None
 
     def is_silent(self, item: HostState) -> bool:
         """True when ``item``'s host has not polled for ``FABU_SILENT_SECONDS`` (see module)."""
-        if item.last_seen is not None and item.last_seen >= self.cutoff:
-            return False
-        return item.host in self.beats()
+        return self._silent_beat(item) is not None
 
     def last_seen(self, item: HostState) -> datetime.datetime | None:
         """The host's last poll as far as known: a silent host's beat (when newer than the
         item's), else the item's ``last_seen`` (first poll, lease, report, pending touch)."""
-        seen = self.beats().get(item.host) if self.is_silent(item) else None
+        found = self._silent_beat(item)
+        seen = found.last_seen if found is not None else None
         if seen is not None and (item.last_seen is None or item.last_seen < seen):
             return seen
         return item.last_seen

@@ -3,7 +3,7 @@
 ``generate(day)`` reads the day with **one Query** (paged) per ``Event.day_index`` partition of
 the day (its 16 shards and the legacy unsharded date, concurrently: ``events.day_values``) and, per
 project seen that day, one Query on ``HostState.project_index`` (drift and silent hosts; the
-silent hosts of every project from one Query per ``seen-index`` shard: ``hosts.beat``); it never
+beats of the hosts that could be silent, in batches of 100: ``hosts.beat``); it never
 scans. Definitions (see docs/notifications.md):
 
 * a **deploy** is a rollout that reached a final outcome that day — ``rollout.succeeded``,
@@ -60,6 +60,8 @@ REPORT_SCOPE = "fabu:reports"
 DEFAULT_API_BUDGET = 20
 #: Queries of one day's ``day-index`` partitions (``events.day_values``: 17) run at once.
 DAY_WORKERS = 8
+#: Beats one report reads at most to find silent hosts (1,000 BatchGetItem; ``hosts.beat``).
+REPORT_BEATS = 100_000
 #: The events that end a deploy (cancelled and superseded rollouts never deployed).
 FINAL = tuple(f"rollout.{state}" for state in (
     RolloutState.SUCCEEDED, RolloutState.HALTED, RolloutState.ROLLED_BACK))
@@ -203,9 +205,9 @@ def _deploys(project: str, project_events: list[Event]) -> list[dict]:
 def _hosts_now(project: str, silence: beat.Silence) -> tuple[list[dict], list[dict]]:
     """Drift and silent hosts from one Query of the project's hosts (and the report's silence)."""
     drift, silent = [], []
-    for item in HostState.project_index.query(project):
-        if item.status in HOST_GONE:
-            continue  # left the fleet: neither drifted nor silent
+    items = [i for i in HostState.project_index.query(project) if i.status not in HOST_GONE]
+    silence.know(items)  # left the fleet: neither drifted nor silent
+    for item in items:
         drifted = drifts.drift(item)
         if drifted is not None:
             drift.append({"host": item.host, "running_version": drifted["running"],
@@ -253,7 +255,7 @@ def build(day: datetime.date, now: datetime.datetime | None = None, *,
     for event in _day_events(day, deadline):
         by_project[event.scope].append(event)
     projects = []
-    silence = beat.silence(now)  # every project's silent hosts: read once, at the first need
+    silence = beat.silence(now, limit=REPORT_BEATS)  # shared by every project's report
     for name, project_events in sorted(by_project.items()):
         if deadline is not None and time.monotonic() > deadline:
             raise _too_slow(day, sum(len(evs) for evs in by_project.values()))

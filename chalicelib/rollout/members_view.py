@@ -70,7 +70,8 @@ def page(project_id: str, *, status: str | None = None, wave: str | None = None,
     if len(items) > limit:  # the page ends at its last row, not at the last item read
         items = items[:limit]
         end = {name: {"S": getattr(items[-1], name)} for name in _KEYS}
-    silence = beat.silence(utcnow())  # read only if a row's host could be silent
+    silence = beat.silence(utcnow())
+    silence.know(items)  # the beats of the page's hosts that could be silent: <= 10 BatchGets
     return {"project": project_id, "hosts": [view.member_row(i, silence, zones) for i in items],
             "next_cursor": pagination.encode(end), "evaluated": int(raw.get("ScannedCount", 0)),
             "limit": limit}

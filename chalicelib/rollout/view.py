@@ -8,7 +8,7 @@ newest known running version is not what fabu deployed; both are shown) and sile
 fleet (``member_row``, also the rows of the hosts route: ``rollout.members_view``); for a fleet it
 returns the first rows and counts over all of them. Both read with Queries only: the project's
 rollouts partition, the hosts ``project-index`` and, when a host could be silent, one Query per
-``seen-index`` shard (``beat.Silence``: pass one to both to read it once). Nothing here writes.
+host's beat, read in batches (``beat.Silence``: pass one to both to read it once). Nothing here writes.
 """
 import datetime
 
@@ -64,6 +64,7 @@ def summary(project_id: str, items: list[HostState] | None = None,
     mine = [i for i in items if i.rollout_id == rollout.rollout_id and i.status not in HOST_GONE]
     counts = plan.wave_counts(mine)
     silence = silence or beat.silence(utcnow())
+    silence.know(mine)
     silent = [i for i in mine if silence.is_silent(i)]
     started = rollout.state not in ROLLOUT_NOT_STARTED
     times = timeline.rows(rollout)
@@ -142,6 +143,7 @@ def hosts(project_id: str, spec: dict, items: list[HostState] | None = None,
                   key=lambda i: i.left_at or i.updated_at, reverse=True)
     members = sorted((i for i in members if i.status not in HOST_GONE), key=_needs_a_look)
     shown = max(VIEW_ROWS, len(rows))
+    silence.know([by_host[h] for h in listed if h in by_host] + members)  # shown rows first
     rows += [member_row(i, silence, zones) for i in members]
     return {"hosts": rows[:shown] + [member_row(i, silence, zones) for i in gone[:LEFT_ROWS]],
             "total": len(rows), "shown": min(len(rows), shown),

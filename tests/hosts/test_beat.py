@@ -98,7 +98,8 @@ def test_two_projects_on_one_host_share_one_beat(api, host_client):
     assert keys == ["#beat", "api", "web"]
     from chalicelib.hosts import beat
     [raw] = [i for i in _partition(HOST) if i["project"]["S"] == "#beat"]
-    assert raw["beat_shard"]["S"] == beat.shard_of(HOST) and "wave_key" not in raw
+    assert "wave_key" not in raw and set(raw) == {"host", "project", "last_seen", "beat_due",
+                                                  "expires_at"}   # in no index: one write unit
 
 
 def test_a_host_in_an_active_rollout_beats_every_15_minutes(aws):
@@ -237,25 +238,43 @@ def test_snapshot_and_restore_keep_the_beat(aws, tmp_path):
     assert _partition(HOST) == []
     snapshot.restore(tmp_path, stage, clients)
     restored = beat.Beat.get(HOST, "#beat")
-    assert restored.last_seen == seen and restored.beat_shard == beat.shard_of(HOST)
-    assert HOST in beat.silence(utcnow()).beats()          # and the seen-index has it again
+    assert restored.last_seen == seen
+    from chalicelib.models import HostState
+    item = HostState.get(HOST, "web")
+    assert beat.silence(utcnow()).is_silent(item)          # and it still tells the silence
 
 
-def test_silence_is_bounded_and_keeps_the_most_recently_silent(aws):
+def test_silence_reads_beats_in_batches_up_to_its_limit_and_says_so(aws):
     from chalicelib.hosts import beat
     from chalicelib.times import utcnow
     now = utcnow()
-    names = [f"s{i:02d}.example.com" for i in range(40)]
-    for i, host in enumerate(names):            # s00 silent the longest, s39 the shortest
+    names = [f"s{i:03d}.example.com" for i in range(150)]
+    for i, host in enumerate(names):
         stored_beat(host, now - datetime.timedelta(days=2) + i * MINUTES)
+        stored_item(host, "web", "succeeded")
     stored_beat("gone.example.com", now - beat.KEEP - datetime.timedelta(days=1))   # expired
+    stored_item("gone.example.com", "web", "succeeded")
     stored_beat("alive.example.com", now - 10 * MINUTES)
+    stored_item("alive.example.com", "web", "succeeded")
+    from chalicelib.models import HostState
+    items = [HostState.get(h, "web") for h in names + ["gone.example.com", "alive.example.com"]]
+    calls = _count_batch_gets()
     everything = beat.silence(now)
-    assert set(everything.beats()) == set(names) and not everything.truncated
-    bounded = beat.silence(now, limit=beat.SHARDS)          # one host a shard
-    kept = bounded.beats()
-    assert bounded.truncated and len(kept) <= beat.SHARDS
-    by_shard = {}
-    for host in names:
-        by_shard.setdefault(beat.shard_of(host), []).append(host)
-    assert set(kept) == {hosts[-1] for hosts in by_shard.values()}   # each shard's newest
+    everything.know(items)
+    assert calls["BatchGetItem"] == 2                      # 152 hosts: batches of 100
+    assert {i.host for i in items if everything.is_silent(i)} == set(names)
+    assert not everything.truncated and calls["BatchGetItem"] == 2   # asked without reading again
+    bounded = beat.silence(now, limit=100)
+    bounded.know(items)
+    # the first 100 hosts by name are read (alive, gone, s000..s097): 98 silent, the rest unread
+    assert bounded.truncated and sum(bounded.is_silent(i) for i in items) == 98
+
+
+def _count_batch_gets():
+    import collections
+    from chalicelib.hosts import beat
+    calls = collections.Counter()
+    beat.Beat._get_connection().connection.client.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: calls.update([model.name]))
+    return calls
+

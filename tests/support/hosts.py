@@ -381,6 +381,6 @@ def stored_beat(host, last_seen, every=3600):
     """Save ``host``'s beat as a poll at ``last_seen`` leaves it (next one due ``every`` s later)."""
     import datetime
     from chalicelib.hosts import beat
-    beat.Beat(host, beat.BEAT, last_seen=last_seen, beat_shard=beat.shard_of(host),
+    beat.Beat(host, beat.BEAT, last_seen=last_seen,
               beat_due=last_seen + datetime.timedelta(seconds=every),
               expires_at=last_seen + beat.KEEP).save()
