@@ -242,12 +242,22 @@ class _Day:
         self.clock, self.meter, self.fronts, self.ticker = clock, meter, fronts, ticker
         self.hosts, self.queue, self.stats, self.jobs = hosts, queue, stats, jobs
         self.rollout_at = None
+        self.before_rollout = None
+
+    def snapshot(self, second):
+        """The counts so far (the day before the rollout: what a fleet at rest costs)."""
+        totals = self.meter.totals()
+        return {"hours": second / 3600, **self.stats, "jobs": dict(self.jobs),
+                "calls": {f"{svc}:{op}": n for (svc, op), n in totals["calls"].items()},
+                "read_units": totals["read_units"], "write_units": totals["write_units"],
+                "billed": {f: list(v) for f, v in self.fronts.billed.items()}}
 
     def run(self, begin, end):
         from chalicelib.projects import service
         for second in range(begin, end, 60):
             self.clock.now = START + datetime.timedelta(seconds=second)
             if self.rollout_at is not None and second >= self.rollout_at:
+                self.before_rollout = self.snapshot(second)
                 with self.meter.section("operator"):
                     service.update(ROLLED, {"version": "1.1.0"}, ADMIN)
                 self.rollout_at = None
@@ -337,6 +347,7 @@ def simulate(n_hosts, hours):
     day.run(0, int(hours * 3600))
     newest = _newest(ROLLED)
     meter.uninstall()
+    rest = day.before_rollout
     totals = meter.totals()
     host_sections = {"host-rest", "host-url"}
     host_totals = meter.totals(host_sections)
@@ -352,6 +363,8 @@ def simulate(n_hosts, hours):
                    "url": {"mean_billed_seconds": billed["url"], "memory_gb": MEMORY_MB["url"] / 1024},
                    "jobs": jobs},
         "rollout_state": newest.state if newest else None,
+        "at_rest": rest and {k: v for k, v in rest.items() if k != "billed"} | {
+            "lambda_billed": {f: (sum(v) / len(v) if v else 0.0) for f, v in rest["billed"].items()}},
         "per_poll": {"reads": round(host_totals["read_units"] / polls, 4),
                      "writes": round(host_totals["write_units"] / polls, 4)},
     }

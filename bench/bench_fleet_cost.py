@@ -127,6 +127,29 @@ def _month_cost(day: dict, front: str) -> dict:
     return {k: v * DAYS_PER_MONTH for k, v in lines.items()}
 
 
+def _rest_day(day: dict) -> dict:
+    """The day as if nothing were deployed: the hours before the rollout, stretched to 24 h."""
+    rest = day["at_rest"]
+    factor = 24.0 / rest["hours"]
+    return {"hosts": day["hosts"], "host_requests": rest["host_requests"] * factor,
+            "read_units": rest["read_units"] * factor, "write_units": rest["write_units"] * factor,
+            "calls": {k: v * factor for k, v in rest["calls"].items()}, "log_bytes": 0,
+            "lambda": {"rest": dict(day["lambda"]["rest"],
+                                    mean_billed_seconds=rest["lambda_billed"]["rest"]),
+                       "url": dict(day["lambda"]["url"],
+                                   mean_billed_seconds=rest["lambda_billed"]["url"]),
+                       "jobs": {k: v * factor for k, v in rest["jobs"].items()}}}
+
+
+def _months(day: dict, front: str) -> dict:
+    """Cost lines of a month: ``daily`` (30 days like the simulated one, a fleet-wide rollout
+    every day) and ``monthly`` (30 days at rest and the one fleet-wide rollout)."""
+    daily = _month_cost(day, front)
+    rest = _month_cost(_rest_day(day), front)
+    return {"daily": daily,
+            "monthly": {k: rest[k] + (daily[k] - rest[k]) / DAYS_PER_MONTH for k in daily}}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="20,60", help="the two simulated fleets (hosts)")
@@ -138,10 +161,10 @@ def main(argv=None) -> int:
     a, b = runs[small], runs[large]
     scale = 24.0 / args.hours
 
-    def at(n: int, front: str) -> dict:
+    def at(n: int, front: str, kind: str = "monthly") -> dict:
         """The cost lines of a fleet of ``n`` hosts: every count read on its line."""
-        fixed = _month_cost(a, front)
-        other = _month_cost(b, front)
+        fixed = _months(a, front)[kind]
+        other = _months(b, front)[kind]
         return {k: (fixed[k] + (other[k] - fixed[k]) / (large - small) * (n - small)) * scale
                 for k in fixed}
 
@@ -158,18 +181,26 @@ def main(argv=None) -> int:
               f"{d['deploys']} deploys), {d['read_units']:.0f} RRU, {d['write_units']:.0f} WRU, "
               f"{sum(d['calls'].values())} AWS calls, rollout {d['rollout_state']}")
     ok = worst <= 0.05
+    totals = {}
     for front, label in (("rest", "REST API (API Gateway)"), ("url", "Function URL")):
-        per_host = {k: (at(100_000, front)[k]) / 100_000 for k in at(100_000, front)}
+        per_host = {k: v / 100_000 for k, v in at(100_000, front).items()}
         total = sum(per_host.values())
+        daily = sum(at(100_000, front, "daily").values()) / 100_000
+        totals[front] = total
         target = TARGETS[front]
         ok &= total <= target
-        print(f"\n{label}: ${total:.4f} per host-month at 100,000 hosts (target <= ${target})")
+        print(f"\n{label}: ${total:.4f} per host-month at 100,000 hosts, a month at rest with one "
+              f"fleet-wide rollout (target <= ${target}); ${daily:.4f} with a fleet-wide rollout "
+              f"every day")
         for k, v in per_host.items():
             if v:
                 print(f"  {k:<42} ${v:.5f}")
         for n in FLEETS:
             month = sum(at(n, front).values())
-            print(f"  {n:>7,} hosts: ${month:,.2f} a month (${month / n:.4f} per host)")
+            every_day = sum(at(n, front, "daily").values())
+            print(f"  {n:>7,} hosts: ${month:,.2f} a month (${month / n:.4f} per host); "
+                  f"${every_day:,.2f} with a rollout every day")
+    print(f"\nratio Function URL / REST API per host-month: {totals['url'] / totals['rest']:.2f}x")
     print(f"\nper host and poll: {b['per_poll']}")
     return 0 if ok else 1
 
