@@ -24,16 +24,16 @@ give each count's fixed part and per-host part, and the line is read at 1,000, 1
 hosts. The bench checks the line on a third point (``--check``, default 40 hosts: the prediction
 must be within 5 %).
 
-Lambda duration: each handler call's own compute is measured (its wall time minus the time
-spent waiting for moto), and AWS's latency is added per call (``LATENCY``: 5 ms for DynamoDB,
-10 ms for the other services), rounded up to the billed millisecond. The memory sizes are the
-template's (``.chalice/config.json`` and ``infra/resources.json``).
+Lambda duration: each handler call's CPU time (moto runs in its own process), stretched by the
+function's share of a vCPU (Lambda gives one vCPU at 1,769 MB), plus 6 ms of AWS latency per
+AWS call, rounded up to the billed millisecond. The memory sizes are the template's
+(``.chalice/config.json``, ``infra/package.py``).
 
 Prices: AWS list prices, us-east-1, on 2026-11-30 (``PRICES``); API Gateway REST's first tier.
 Lambda's own START/END/REPORT lines are off (``LoggingConfig`` system log level WARN, set by
 ``make package``), so CloudWatch Logs is what fabu itself logs at WARN and above: counted.
 
-    .venv/bin/python bench/bench_fleet_cost.py            # about 5 minutes
+    .venv/bin/python bench/bench_fleet_cost.py            # about 40 minutes on 2 cores
     .venv/bin/python bench/bench_fleet_cost.py --sizes 10,30 --check 20 --hours 24
 """
 import argparse
@@ -61,9 +61,6 @@ PRICES = {
     "logs_ingest_per_gb": 0.50,
     "events_scheduled": 0.0,          # EventBridge scheduled rules: no charge
 }
-#: Seconds of AWS latency added per call to a handler's measured compute.
-LATENCY = {"dynamodb": 0.005}
-LATENCY_OTHER = 0.010
 FLEETS = (1_000, 10_000, 100_000)
 #: Lambda's SQS event sources: 5 pollers a queue, each a 20 s long poll (3 receives a minute),
 #: on the 3 queues with a consumer (builds, notifications, rollout drivers). Not counted by the
