@@ -24,7 +24,7 @@ once when the host starts running something other than what fabu deployed to it.
 import datetime
 import re
 
-from chalicelib import config, drift, events, versions
+from chalicelib import config, drift, versions
 from chalicelib.errors import ValidationError
 from chalicelib.hosts import beat
 from chalicelib.models import HostState, update_if
@@ -167,7 +167,7 @@ def _note_seen(items, said, now):
             continue  # deleted, or another poll of this host wrote it first
         after = drift.drift(item)
         if after is not None and after != before:
-            events.record(item.project, "host.drifted", item.host, after, host=item.host,
+            _events().record(item.project, "host.drifted", item.host, after, host=item.host,
                           message=f"{item.host} runs {after['running'] or 'no release'}, not "
                                   f"{after['expected']} (what fabu deployed there)")
 
@@ -180,6 +180,13 @@ def _already_known(item, version):
     return version is None
 
 
+def _events():
+    """``chalicelib.events``, imported at the first event a poll records (rare: a drift, a new
+    blocked reason), not by every cold poll (it brings the notification queue and boto3)."""
+    from chalicelib import events
+    return events
+
+
 def _note_blocked(blocked):
     """Record a new blocked reason once (on the item, and as an event), not on every poll."""
     for item, reason in blocked:
@@ -188,6 +195,6 @@ def _note_blocked(blocked):
         if not update_if(item, [HostState.blocked_reason.set(reason)],
                          HostState.deploy_id == item.deploy_id):
             continue  # the item moved on to another deploy meanwhile
-        events.record(item.project, "host.blocked", "fabu", {"deploy_id": item.deploy_id,
+        _events().record(item.project, "host.blocked", "fabu", {"deploy_id": item.deploy_id,
                                                              "version": item.target_version},
                       host=item.host, message=reason)
