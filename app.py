@@ -6,7 +6,9 @@ from chalice import Chalice, Rate
 
 from chalicelib import config
 from chalicelib.api import (artifacts, console, controls, events, freeze, hosts, members, projects,
-                            reports)
+                            promotions, reports)
+from chalicelib.api import audit as audit_api
+from chalicelib.api import releases as releases_api
 from chalicelib.auth.localauth import make_sigv4_middleware
 from chalicelib.build import worker
 from chalicelib.notify import notifications
@@ -19,7 +21,11 @@ app = Chalice(app_name="fabu")
 # warnings fabu logs (a tick's skipped rollouts, a dropped drive message) must reach the logs.
 app.log.setLevel(logging.WARNING)
 app.register_middleware(make_sigv4_middleware(app), "http")
-for blueprint in (projects, controls, artifacts, events, reports, freeze, console, hosts, members):
+app.register_middleware(audit_api.request_ids, "http")  # audit entries carry the request id
+app.register_blueprint(audit_api.bp)
+app.register_blueprint(releases_api.bp)
+for blueprint in (projects, controls, artifacts, events, reports, freeze, console, hosts, members,
+                  promotions):
     app.register_blueprint(blueprint.bp)
 
 

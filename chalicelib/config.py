@@ -72,6 +72,28 @@ def event_ttl_days() -> int:
     return int_setting("FABU_EVENT_TTL_DAYS", 90)
 
 
+#: ``FABU_AUDIT_RETENTION_DAYS``: default and bounds (a day .. ten years).
+AUDIT_RETENTION_DEFAULT, AUDIT_RETENTION_LIMITS = 400, (1, 3650)
+
+
+def audit_retention_days() -> int:
+    """How long audit entries are kept (``FABU_AUDIT_RETENTION_DAYS``, default 400, 1..3650).
+
+    Anything else (not a whole number, out of bounds) is logged and the default used: a typo
+    must neither take the API down nor shorten the audit trail.
+    """
+    raw = os.environ.get("FABU_AUDIT_RETENTION_DAYS", "").strip()
+    low, high = AUDIT_RETENTION_LIMITS
+    if raw.isascii() and raw.isdigit() and low <= int(raw) <= high:
+        return int(raw)
+    if raw:
+        import logging
+        logging.getLogger("fabu.config").warning(
+            "FABU_AUDIT_RETENTION_DAYS=%r is not a whole number of days in %d..%d; using %d",
+            raw, low, high, AUDIT_RETENTION_DEFAULT)
+    return AUDIT_RETENTION_DEFAULT
+
+
 def heartbeat_seconds() -> int:
     """How often a polling host's beat is written (``FABU_HEARTBEAT_SECONDS``, default 3600):
     the resolution of silence (``chalicelib.hosts.beat``)."""

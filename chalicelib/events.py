@@ -13,12 +13,16 @@ key (a retried write lands on the same one) and, the key ending in random hex, e
 evenly. ``day_values`` are the values a day's readers Query: the 16 shards and the unsharded
 ``<YYYY-MM-DD>`` of events written before the shards (kept ``FABU_EVENT_TTL_DAYS``).
 ``day_of`` is the plain date of either (what a user is ever shown).
+
+An event that is an admin action (``chalicelib.audit.log.ADMIN_KINDS``, recorded by an admin)
+is stored in one transaction with its audit entry (``audit.log.save_event``).
 """
 import datetime
 import secrets
 import zlib
 
 from chalicelib import config, pagination
+from chalicelib.audit import log as audit_log
 from chalicelib.errors import NotFound, ValidationError
 from chalicelib.models import Event, Project
 from chalicelib.notify import queue
@@ -68,7 +72,7 @@ def record(project: str, kind: str, actor: str | None = None, detail: dict | Non
     event = Event(project, sk, day=day_key(project, sk, moment), kind=kind,
                   actor=actor, host=host, message=message, detail=detail or {}, at=moment,
                   expires_at=moment + datetime.timedelta(days=config.event_ttl_days()))
-    event.save(Event.sk.does_not_exist())
+    audit_log.save_event(event, Event.sk.does_not_exist())  # + its audit entry, if an admin's
     data = to_dict(event)
     queue.enqueue(data)
     return data

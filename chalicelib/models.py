@@ -9,8 +9,7 @@ Access patterns (no request path or scheduled job scans a table):
 * ``Project``  get by id; list = Query on ``list-index`` (``list_pk = "project"``, sorted by id);
   projects with a scheduled update due = Query on the sparse ``due-index`` (``due_at <= now``);
   those with a ``fleet`` = Query on the sparse ``fleet-index`` (``fleet_pk``, set by ``save``).
-* ``Release``  one release = GetItem; a project's newest releases = Query on ``created-index``
-  (newest first).
+* ``Release``  one release = GetItem; a project's newest = Query on ``created-index`` (desc).
 * ``Rollout``  a project's rollouts = Query on the project partition (newest first: ids sort by
   time); the tick finds every active rollout with one Query on the sparse ``active-index``.
 * ``FleetShard`` a project's last synced fleet members: one Query on ``fleet#<project>``.
@@ -199,6 +198,8 @@ class Release(Model):
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
     ready_at = UTCDateTimeAttribute(null=True)
+    promoted_from = JSONAttribute(null=True)  # {project, version, rollout_id, ...}: rollout.promotions
+    provenance = JSONAttribute(null=True)  # what the source resolved to: chalicelib.build.provenance
     created_index = ReleaseCreatedIndex()
 
 
@@ -213,7 +214,6 @@ class ActiveRolloutIndex(GlobalSecondaryIndex):
 
 class Rollout(Model):
     """The rollout of one version of a project across its hosts, wave by wave.
-
     ``rollout_id`` sorts by creation time, so the newest rollout is the first of a descending
     Query. ``seq`` guards every engine write (two ticks, a tick and a control call).
     """
@@ -223,6 +223,7 @@ class Rollout(Model):
     seq = VersionAttribute()
     version = UnicodeAttribute()
     previous_version = UnicodeAttribute(null=True)
+    revision = NumberAttribute(null=True)  # config-only revision N of ``version`` (0/None: none)
     state = UnicodeAttribute(default=RolloutState.SCHEDULED)
     reason = UnicodeAttribute(null=True)
     wave = NumberAttribute(default=0)
@@ -253,7 +254,6 @@ class Rollout(Model):
 
 class Freeze(Model):
     """The stage-wide deploy freeze: at most one item, a fixed key in the rollouts table.
-
     ``project = "fabu:stage"`` (no project name has a ':') and ``rollout_id = "freeze"``; it never
     carries ``active_pk``, so the tick's ``active-index`` never sees it. Written only through
     ``chalicelib.rollout.freeze`` (conditional on ``rev``).
@@ -294,6 +294,7 @@ class HostState(Model):
     status = UnicodeAttribute(default=HostStatus.IDLE)
     rollout_id = UnicodeAttribute(null=True)
     target_version = UnicodeAttribute(null=True)
+    target_revision = NumberAttribute(null=True)  # its rollout's config revision (Rollout.revision)
     running_version = UnicodeAttribute(null=True)
     deploy_id = UnicodeAttribute(null=True)
     deploy_kind = UnicodeAttribute(default=DeployKind.DEPLOY)
@@ -378,7 +379,6 @@ class Event(Model):
 
 class Report(Model):
     """One phase report of one deploy on one host, as the script sent it.
-
     Keyed by the host that sent it, so no host can take another's (deploy_id, phase) slot.
     """
     Meta = _meta("reports")
@@ -396,5 +396,5 @@ class Report(Model):
     received_at = UTCDateTimeAttribute(default=utcnow)
     expires_at = TTLAttribute(null=True)
 
-
-ALL_MODELS = (Project, Release, Rollout, HostState, Event, Report)
+from chalicelib.audit.model import AuditEntry  # noqa: E402 - its own module (this one is full)
+ALL_MODELS = (Project, Release, Rollout, HostState, Event, Report, AuditEntry)

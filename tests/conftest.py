@@ -339,7 +339,8 @@ SLOW_FIRST = ("tests/infra/test_quickstart.py", "tests/infra/test_restart.py", "
               "tests/hosts/test_host_e2e.py", "tests/infra/test_package.py",
               "tests/hosts/test_function_url_e2e.py",
               "tests/api/test_project_hosts.py", "tests/fleet/test_fleet_e2e.py",
-              "tests/rollout/test_drain_e2e.py")
+              "tests/rollout/test_drain_e2e.py", "tests/hosts/test_config_e2e.py",
+              "tests/rollout/test_promotion_e2e.py")
 
 
 def pytest_collection_modifyitems(session, config, items):

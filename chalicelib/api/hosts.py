@@ -36,3 +36,11 @@ def deploy_script(host: str) -> Response:
 def report(host: str) -> Response:
     request = bp.current_request
     return _answer(routes.report(request.context or {}, host, request.raw_body))
+
+
+@bp.route("/api/v1/{host}/config", methods=["GET"], authorizer=access.iam)
+@handles_errors
+def secret_config(host: str) -> Response:
+    request = bp.current_request
+    deploy_id = (request.query_params or {}).get("deploy_id")
+    return _answer(routes.secret_config(request.context or {}, host, deploy_id))

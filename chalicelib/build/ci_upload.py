@@ -15,7 +15,7 @@ import re
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib import aws, config, events, versions
-from chalicelib.build import packaging, releases
+from chalicelib.build import packaging, provenance, releases
 from chalicelib.build.transitions import artifact_key, fail, mark_ready, max_artifact_bytes
 from chalicelib.errors import Conflict, NotFound, ValidationError
 from chalicelib.models import Project, Release, save_if, update_if
@@ -33,9 +33,10 @@ UPLOAD_URL_SECONDS_RANGE = (60, 1800)
 def request_ci_upload(project_id: str, body: dict, actor: str | None) -> dict:
     """A presigned PUT URL for the release tarball a CI server built itself.
 
-    ``body`` is ``{"version", "sha256", "ci_server"?}``. The release (created here if new) waits
-    in ``awaiting_artifact`` with the announced sha256 until ``complete_ci_upload`` has checked
-    the uploaded bytes against it.
+    ``body`` is ``{"version", "sha256", "ci_server"?, "commit"?}``. The release (created here if
+    new) waits in ``awaiting_artifact`` with the announced sha256 until ``complete_ci_upload`` has
+    checked the uploaded bytes against it. ``commit: {sha, subject?, ref?, url?}`` becomes its
+    provenance (``{"type": "ci", ...}``); the tarball is not repacked, so it gets no REVISION file.
     """
     project = _project(project_id)
     version, sha256 = body.get("version"), body.get("sha256")
@@ -45,9 +46,11 @@ def request_ci_upload(project_id: str, body: dict, actor: str | None) -> dict:
     check_version(version)
     if ci_server is not None and not isinstance(ci_server, str):
         raise ValidationError("ci_server must be a string", {"ci_server": "must be a string"})
+    commit = provenance.from_ci(body.get("commit"))
     sha256 = sha256.lower()
     key = artifact_key(project_id, version)
-    _await_artifact(project_id, version, sha256, ci_server, key, f"u-{os.urandom(8).hex()}")
+    _await_artifact(project_id, version, sha256, ci_server, key, f"u-{os.urandom(8).hex()}",
+                    commit)
     expires = upload_url_seconds()
     url = aws.client("s3").generate_presigned_url(
         "put_object", Params={"Bucket": config.release_bucket(), "Key": key}, ExpiresIn=expires)
@@ -56,7 +59,7 @@ def request_ci_upload(project_id: str, body: dict, actor: str | None) -> dict:
                   message=f"{ci_server or 'CI'} may upload {version}")
     return {"upload_url": url, "method": "PUT", "expires_in": expires, "s3_key": key,
             "version": version, "sha256": sha256, "ci_server": ci_server,
-            "max_bytes": max_artifact_bytes()}
+            "max_bytes": max_artifact_bytes(), "provenance": commit}
 
 
 def complete_ci_upload(project_id: str, body: dict, actor: str | None) -> dict:
@@ -119,9 +122,9 @@ def _project(project_id):
         raise NotFound(f"no project named {project_id!r}") from None
 
 
-def _await_artifact(project, version, sha256, ci_server, key, upload_id):
+def _await_artifact(project, version, sha256, ci_server, key, upload_id, commit):
     fields = dict(state=ReleaseState.AWAITING_ARTIFACT, sha256=sha256, ci_server=ci_server,
-                  s3_key=key, build_id=upload_id)
+                  s3_key=key, build_id=upload_id, provenance=commit)
     if save_if(Release(project, version, **fields), Release.version.does_not_exist()):
         return
     release = releases.get(project, version)
@@ -133,6 +136,8 @@ def _await_artifact(project, version, sha256, ci_server, key, upload_id):
     if not update_if(release, [Release.state.set(ReleaseState.AWAITING_ARTIFACT),
                                Release.sha256.set(sha256), Release.ci_server.set(ci_server),
                                Release.s3_key.set(key), Release.build_id.set(upload_id),
+                               Release.provenance.set(commit) if commit
+                               else Release.provenance.remove(),
                                Release.error.remove(), Release.updated_at.set(utcnow())],
                      condition=Release.state == release.state):
         raise Conflict(f"release {version} of {project} changed meanwhile; try again")

@@ -4,7 +4,9 @@ A project created or updated with a new ``version`` gets a release record. With 
 release is ``queued`` and a message goes to the SQS build queue (``chalicelib.build.worker``
 consumes it); without one it is ``awaiting_artifact`` until CI uploads the tarball through
 ``POST /api/v1/project/{id}/artifact`` (``chalicelib.build.ci_upload``). Writes are conditional,
-so a retried request or two updates racing each other queue one build.
+so a retried request or two updates racing each other queue one build. A release promoted from
+another project (``chalicelib.rollout.promotions``) is written ``ready`` before the version
+changes, so ``ensure_release`` finds it and queues nothing.
 """
 import functools
 import json
@@ -13,6 +15,7 @@ import secrets
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib import aws, config, events
+from chalicelib.build import provenance
 from chalicelib.models import Release, save_if, update_if
 from chalicelib.states import ReleaseState
 from chalicelib.times import utcnow
@@ -38,7 +41,9 @@ def to_dict(release: Release | None) -> dict | None:
             "sha256": release.sha256, "size": int(release.size) if release.size is not None else None,
             "error": release.error, "attempts": int(release.attempts or 0),
             "created_at": release.created_at.isoformat(), "updated_at": release.updated_at.isoformat(),
-            "ready_at": release.ready_at.isoformat() if release.ready_at else None}
+            "ready_at": release.ready_at.isoformat() if release.ready_at else None,
+            "promoted_from": release.promoted_from,
+            "built_from": provenance.describe(release.provenance)}
 
 
 def get(project: str, version: str) -> Release | None:

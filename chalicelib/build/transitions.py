@@ -9,6 +9,7 @@ from pynamodb.expressions.condition import Condition
 
 from chalicelib import config, events
 from chalicelib.build.packaging import Artifact
+from chalicelib.build.provenance import describe
 from chalicelib.models import Release, update_if
 from chalicelib.states import ReleaseState
 from chalicelib.times import utcnow
@@ -44,25 +45,29 @@ def fail(release: Release, build_id: str, message: str, condition: Condition | N
 
 
 def mark_ready(release: Release, build_id: str, artifact: Artifact, detail: dict,
-               condition: Condition | None = None) -> bool:
+               condition: Condition | None = None, provenance: dict | None = None) -> bool:
     """``building`` (or `condition`) → ``ready`` with the artifact, and a ``build.ready`` event.
 
     The artifact's S3 version id is recorded: hosts download that version, never whatever was
-    written to the key later.
+    written to the key later. ``provenance`` (a build's) is stored with it; the event names the
+    revision either way.
     """
     now = utcnow()
     version = (Release.s3_version.set(artifact.version_id) if artifact.version_id
                else Release.s3_version.remove())
+    extra = [Release.provenance.set(provenance)] if provenance is not None else []
     done = guarded_update(release, build_id, _building_unless(condition), [
         Release.state.set(ReleaseState.READY), Release.s3_key.set(artifact.key), version,
         Release.sha256.set(artifact.sha256), Release.size.set(artifact.size),
-        Release.error.remove(), Release.ready_at.set(now), Release.updated_at.set(now)])
+        Release.error.remove(), Release.ready_at.set(now), Release.updated_at.set(now), *extra])
     if done:
+        built_from = describe(provenance if provenance is not None else release.provenance)
         events.record(release.project, "build.ready", ACTOR,
                       {"version": release.version, "sha256": artifact.sha256, "size": artifact.size,
                        "s3_key": artifact.key, "s3_version": artifact.version_id,
-                       "ci_server": release.ci_server, **detail},
-                      message=f"release {release.version} is ready ({artifact.size} bytes)")
+                       "ci_server": release.ci_server, "built_from": built_from, **detail},
+                      message=f"release {release.version} is ready ({artifact.size} bytes"
+                              f"{f', {built_from}' if built_from else ''})")
     return done
 
 

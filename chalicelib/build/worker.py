@@ -2,23 +2,23 @@
 
 ``handle_build_message({"project", "version", "build_id"}, attempt=n)`` claims the release with a
 conditional update (``queued → building``), fetches the source into a scratch directory, packs it
-reproducibly into ``releases/<project>/<version>.tgz`` and marks it ``ready`` with its sha256 and
-size, or ``failed`` with a message a user can act on. A message for a release that is ready,
-failed, superseded by a newer build, or being built by a live worker is a no-op, so a duplicate
-delivery makes one artifact. Errors a retry may fix (timeouts, refused connections, AWS hiccups)
-put the release back to ``queued`` and re-raise so SQS delivers again; on the last attempt
+reproducibly into ``releases/<project>/<version>.tgz`` (with a ``REVISION`` file at its root) and
+marks it ``ready`` with its sha256, size and provenance (``chalicelib.build.provenance``), or
+``failed`` with a message a user can act on. A message for a release that is ready, failed,
+superseded by a newer build, or being built by a live worker is a no-op, so a duplicate delivery
+makes one artifact. Errors a retry may fix (timeouts, refused connections, AWS hiccups) put the
+release back to ``queued`` and re-raise so SQS delivers again; on the last attempt
 (``FABU_BUILD_MAX_ATTEMPTS``, the queue's ``maxReceiveCount``) the release fails and the message
 goes on to the dead-letter queue. A worker that died mid-build leaves a ``building`` release whose
 lease (``FABU_BUILD_LEASE_SECONDS``) expires, and the redelivered message takes over. Every
-transition is an event (``build.*``).
-"""
+transition is an event (``build.*``)."""
 import datetime
 import logging
 import tempfile
 from pathlib import Path
 
 from chalicelib import config, events, secrets
-from chalicelib.build import packaging, releases, sources
+from chalicelib.build import packaging, provenance, releases, sources
 from chalicelib.build.transitions import (ACTOR, artifact_key, fail, guarded_update, mark_ready,
                                           max_artifact_bytes)
 from chalicelib.errors import FabuError
@@ -52,7 +52,7 @@ def handle_build_message(body: dict, *, attempt: int = 1) -> None:
                   {"version": version, "build_id": build_id, "attempt": attempt},
                   message=f"building {version} (attempt {attempt})")
     try:
-        artifact = _build(release)
+        artifact, found = _build(release)
     except (sources.SourceError, packaging.PackagingError, secrets.SecretError) as exc:
         if getattr(exc, "retryable", False):
             _retry_or_fail(release, build_id, attempt, str(exc), exc)
@@ -63,19 +63,25 @@ def handle_build_message(body: dict, *, attempt: int = 1) -> None:
         log.exception("build %s of %s %s crashed", build_id, project, version)
         _retry_or_fail(release, build_id, attempt, f"internal error: {exc}", exc)
         return
-    mark_ready(release, build_id, artifact, {"build_id": build_id})
+    mark_ready(release, build_id, artifact, {"build_id": build_id}, provenance=found)
 
 
 def _build(release):
-    """Fetch the source into a scratch dir and stream its tarball to S3."""
+    """Fetch the source into a scratch dir (what it resolved to, and for git the commits since
+    the previous release), write its ``REVISION`` file and stream its tarball to S3."""
+    source = release.source or {}
+    previous = (provenance.previous_git(release)
+                if str(source.get("type") or "").lower() == "git" else None)
     with tempfile.TemporaryDirectory(prefix="fabu-build-") as scratch:
         tree = Path(scratch) / "tree"
         tree.mkdir()
-        sources.fetch(release.source or {}, tree, timeout=_source_timeout(),
-                      max_bytes=_max_source_bytes())
+        found = sources.resolve(source, tree, timeout=_source_timeout(),
+                                max_bytes=_max_source_bytes(),
+                                since=provenance.since_for(previous, source.get("url") or ""))
+        found = provenance.write_revision_file(tree, provenance.finish(found, previous))
         return packaging.build_tarball(
             tree, bucket=config.release_bucket(), key=artifact_key(release.project, release.version),
-            max_bytes=max_artifact_bytes(), mtime=_source_date_epoch())
+            max_bytes=max_artifact_bytes(), mtime=_source_date_epoch()), found
 
 
 def _claim(release, build_id, attempt):

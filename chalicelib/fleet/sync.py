@@ -23,7 +23,6 @@ import concurrent.futures
 import contextlib
 import datetime
 import logging
-import threading
 import time
 
 from chalicelib import config, events
@@ -67,21 +66,8 @@ def run_in_tick(now: datetime.datetime, budget: float) -> dict:
     """``run`` within ``budget`` seconds, isolated: never raises, never holds the tick past
     ``budget`` + ``GRACE_SECONDS`` (a sync still running then is reported ``unfinished`` and
     goes on beside the rollouts: every write it makes is conditional)."""
-    result: dict = {}
-
-    def target() -> None:
-        try:
-            result.update(run(now, time.monotonic() + budget))
-        except Exception as exc:  # noqa: BLE001 - isolation: logged, reported, retried next tick
-            log.exception("tick: the fleet sync failed")
-            result["error"] = failures.describe(exc)
-
-    thread = threading.Thread(target=target, name="fleet-sync", daemon=True)
-    thread.start()
-    thread.join(budget + GRACE_SECONDS)
-    if thread.is_alive():
-        return {"unfinished": True, "error": f"the fleet sync ran over its {budget:g}s budget"}
-    return result
+    return failures.isolated(lambda deadline: run(now, deadline), budget, GRACE_SECONDS,
+                             "the fleet sync")
 
 
 def run(now: datetime.datetime, deadline: float) -> dict:

@@ -1,7 +1,7 @@
 """The Lambda handler of the host protocol's second front: a Function URL (``AuthType AWS_IAM``).
 
 Lambda verifies SigV4 (service ``lambda``) before the handler runs and puts the caller in
-``requestContext.authorizer.iam`` (payload format 2.0). The handler serves exactly the three host
+``requestContext.authorizer.iam`` (payload format 2.0). The handler serves exactly the four host
 routes of ``chalicelib.hostfront.routes`` with the REST API's identity rule, status codes, headers
 and error JSON; anything else is 404 (a project route says the project routes are on the REST
 API). It imports neither chalice nor ``chalicelib.api``, and each route loads only its own domain
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 _POLL_RE = re.compile(r"/api/v1/(?P<host>[^/]+)")
 _DEPLOY_RE = re.compile(r"/api/v1/(?P<host>[^/]+)/deploy")
 _REPORT_RE = re.compile(r"/api/v1/(?P<host>[^/]+)/report")
+_CONFIG_RE = re.compile(r"/api/v1/(?P<host>[^/]+)/config")
 #: The longest path and query string looked at (a Function URL request line is 8 KB at most).
 MAX_PATH_CHARS = 8192
 
@@ -44,7 +45,7 @@ def _serve(event: dict, request_context: dict, method: str, path: str) -> dict:
     if len(path) > MAX_PATH_CHARS:
         return _not_found(method, path)
     for pattern, wanted, route in ((_POLL_RE, "GET", "poll"), (_DEPLOY_RE, "GET", "deploy"),
-                                   (_REPORT_RE, "POST", "report")):
+                                   (_REPORT_RE, "POST", "report"), (_CONFIG_RE, "GET", "config")):
         match = pattern.fullmatch(path)
         if match is None or method != wanted:
             continue
@@ -57,6 +58,8 @@ def _serve(event: dict, request_context: dict, method: str, path: str) -> dict:
             reply = routes.poll(context, host, _last_query_value(event, "current"))
         elif route == "deploy":
             reply = routes.deploy_script(context, host)
+        elif route == "config":
+            reply = routes.secret_config(context, host, _last_query_value(event, "deploy_id"))
         else:
             reply = routes.report(context, host, _body(event))
         return _response(reply.status, reply.body, reply.headers)

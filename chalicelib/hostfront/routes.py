@@ -1,4 +1,4 @@
-"""The three host routes, without chalice: check the caller, call one domain function, answer.
+"""The four host routes, without chalice: check the caller, call one domain function, answer.
 
 Both fronts serve the host protocol through these functions: the REST API's Blueprint
 (``chalicelib.api.hosts``) and the Function URL's handler (``chalicelib.hostfront.handler``), so
@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from chalicelib.hostfront import identity, inputs
 
 #: The routes served, as the Function URL's 404 names them.
-HOST_ROUTES = ("GET /api/v1/{host}", "GET /api/v1/{host}/deploy", "POST /api/v1/{host}/report")
+HOST_ROUTES = ("GET /api/v1/{host}", "GET /api/v1/{host}/deploy", "POST /api/v1/{host}/report",
+               "GET /api/v1/{host}/config")
 SCRIPT_HEADERS = {"Content-Type": "text/x-shellscript; charset=utf-8", "Cache-Control": "no-store"}
 
 
@@ -50,3 +51,13 @@ def report(context: Mapping, host: str, raw_body: bytes | str | None) -> Reply:
     body = inputs.parse_json_body(raw_body)
     from chalicelib.hosts import reports
     return Reply(200, reports.report(host.lower(), body))
+
+
+def secret_config(context: Mapping, host: str, deploy_id: str | None) -> Reply:
+    """``GET /api/v1/{host}/config?deploy_id=...``: the secret config of the deploy the host
+    holds the lease of (never cached: ``Cache-Control: no-store``)."""
+    identity.host_caller(context, host)
+    deploy_id = inputs.check_query("deploy_id", deploy_id)
+    from chalicelib.hosts import config
+    return Reply(200, config.secret_config(host.lower(), deploy_id),
+                 {"Cache-Control": "no-store", "Pragma": "no-cache"})

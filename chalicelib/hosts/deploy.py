@@ -54,7 +54,9 @@ def _script_item(item, spec, release):
             "timeouts": spec.get("timeouts") or {},
             "health_timeout": rollout.get("health_timeout", 60), "health_interval": 5,
             "auto_rollback": rollout.get("auto_rollback", True),
-            "keep_releases": rollout.get("keep_releases", 5), "min_free_mb": 100}
+            "keep_releases": rollout.get("keep_releases", 5), "min_free_mb": 100,
+            # the config in force now (a rollback too); secrets are fetched by the host
+            "config": spec.get("config") or {}, "config_revision": int(item.target_revision or 0)}
     if kind == DeployKind.ROLLBACK:
         data["reason"] = item.reason or "rollback requested by the platform"
     else:

@@ -19,6 +19,7 @@ import shlex
 
 from chalicelib import versions
 from chalicelib.errors import ValidationError
+from chalicelib.projects import config_fields
 from chalicelib.projects.schema import TIMEOUT_DEFAULTS, TIMEOUT_LIMITS
 from chalicelib.states import DeployKind
 
@@ -109,7 +110,24 @@ def _prepare_item(index, item):
         "auto_rollback": "1" if settings["auto_rollback"] else "0",
         "keep_releases": max(1, _int(settings["keep_releases"], f"{path}.keep_releases")),
         "min_free_mb": _int(settings["min_free_mb"], f"{path}.min_free_mb"),
+        **_config(item.get("config") or {}, item.get("config_revision") or 0, f"{path}.config"),
     }
+
+
+def _config(config, revision, path):
+    """The item's ``config`` as data: plain values (rendered), the names of the references
+    (their values are fetched by the host at run time, never rendered), its fingerprint and
+    revision."""
+    if not isinstance(config, dict):
+        raise _bad(path, "must be an object")
+    plain, references = config_fields.split(config)
+    for name in list(plain) + list(references):
+        if config_fields.name_problem(name):
+            raise _bad(f"{path}.{name}", "is not a name a user script may be given")
+    return {"config": {name: _text(value, f"{path}.{name}") for name, value in sorted(plain.items())},
+            "secret_names": sorted(references),
+            "config_hash": config_fields.fingerprint(config),
+            "config_revision": _int(revision, f"{path}_revision")}
 
 
 def _encode_scripts(scripts, path):

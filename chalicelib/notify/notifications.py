@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable
 
 from chalicelib import aws, config, events
+from chalicelib.build import provenance
 from chalicelib.models import Project
 from chalicelib.notify.queue import queue_url
 from chalicelib.notify.webhooks import DeliveryError, describe_url, post_or_fail
@@ -31,6 +32,9 @@ ACTOR = "fabu:notifier"
 #: A rollout's final outcome: also posted to the project's ``gates.after`` webhook.
 FINAL_KINDS = tuple(f"rollout.{state}" for state in (
     RolloutState.SUCCEEDED, RolloutState.HALTED, RolloutState.ROLLED_BACK, RolloutState.CANCELLED))
+
+#: A new rollout: its notification says what is changing (``body_of``).
+CHANGING_KINDS = ("rollout.scheduled", "rollout.started")
 
 #: By the last part of the event kind (``host.failed`` → failed), or a host message's level.
 _EMOJI = {HostStatus.FAILED: ":x:", HostStatus.LOST: ":grey_question:",
@@ -68,10 +72,24 @@ def _fields(event: dict) -> list[dict]:
 
 
 def body_of(event: dict) -> dict:
-    """The Slack-compatible JSON body of ``event``: ``text`` + fields, and the event itself."""
-    return {"text": _text(event), "username": "fabu",
+    """The Slack-compatible JSON body of ``event``: ``text`` + fields, and the event itself.
+
+    A new rollout's (``CHANGING_KINDS``) also says what is changing: the release's revision and
+    its first commits since the previous release (``provenance.whats_changing``, bounded).
+    """
+    body = {"text": _text(event), "username": "fabu",
             "attachments": [{"fallback": _text(event), "fields": _fields(event)}],
             "id": event["id"], "kind": event["kind"], "project": event["project"], "event": event}
+    if event["kind"] in CHANGING_KINDS:
+        version = (event.get("detail") or {}).get("version")
+        changing = provenance.whats_changing(event["project"], version)
+        if changing:
+            text = provenance.changing_text(changing)
+            body["changes"] = changing
+            body["text"] = f"{body['text']}\n{text}"
+            body["attachments"][0]["fields"].append(
+                {"title": "what's changing", "value": text, "short": False})
+    return body
 
 
 def after_body(event: dict, summary: dict | None) -> dict:

@@ -17,7 +17,7 @@ log = logging.getLogger("fabu.notify")
 #: Event kinds delivered (exact names, or a prefix ending in "."), minus the exclusions below.
 DELIVERED = ("project.created", "project.updated", "project.deleted", "project.update_scheduled",
              "project.update_applied", "build.queued", "build.ready", "build.failed",
-             "release.awaiting_artifact", "rollout.", "host.failed", "host.lost", "host.blocked",
+             "release.awaiting_artifact", "release.promoted", "release.promotion_failed", "rollout.", "host.failed", "host.lost", "host.blocked",
              "host.drifted", "host.kept_out", "fleet.", "host.message", "host.interrupted", "host.rolled_back", "host.rollback_failed",
              "gate.", "notify.failed", "stage.")
 #: Too frequent to be news: one per host (summed up by ``rollout.wave_done``) or per tick.

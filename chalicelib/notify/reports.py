@@ -38,6 +38,7 @@ from collections.abc import Callable
 from chalice import Cron
 
 from chalicelib import config, events
+from chalicelib.audit import export as audit_export
 from chalicelib import drift as drifts
 from chalicelib.errors import FabuError, ValidationError
 from chalicelib.hosts import beat
@@ -99,7 +100,8 @@ class ReportTooSlow(FabuError):
 
 
 def run_scheduled(event: dict | None, now: datetime.datetime | None = None) -> dict:
-    """The scheduled handler: the report of the UTC day before the event's time.
+    """The scheduled handler: the report of the UTC day before the event's time, and that
+    day's audit export (``audit/<date>.jsonl``).
 
     EventBridge's ``time`` is the scheduled minute even when the invocation is retried later.
     A time more than a day off the clock is a synthetic event (``chalice.test`` stamps
@@ -109,7 +111,11 @@ def run_scheduled(event: dict | None, now: datetime.datetime | None = None) -> d
     when = _event_time((event or {}).get("time"))
     if when is None or abs(now - when) > datetime.timedelta(days=1):
         when = now
-    return generate((when - datetime.timedelta(days=1)).date(), now)
+    day = (when - datetime.timedelta(days=1)).date()
+    try:
+        return generate(day, now)
+    finally:  # the day's audit log goes to S3 even when its report fails (chalicelib.audit.export)
+        audit_export.export_day(day)
 
 
 def _event_time(text: str | None) -> datetime.datetime | None:

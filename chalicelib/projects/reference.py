@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 
 from chalicelib.fleet import selectors
-from chalicelib.projects import schema
+from chalicelib.projects import config_fields, schema
 from chalicelib.rollout import alarms
 
 Row = tuple[str, str, str, str, str]  # field, type, default, limits and allowed values, meaning
@@ -171,6 +171,9 @@ def _top(default_of: dict) -> Iterator[Row]:
     yield ("depends_on", "list of objects", default("depends_on"), f"at most "
            f"{schema.MAX_DEPENDS_ON}; see [depends_on](#depends_on)",
            "deploy only once these projects run a good enough version")
+    yield ("promote_from", "object or null", _code(None), "see [promote_from](#promote_from)",
+           "take this project's releases from another project once its rollout succeeded: "
+           "the same artifact, never rebuilt; see [rollouts.md](rollouts.md#promotion)")
     yield ("deb_dependencies", "list of strings", default("deb_dependencies"),
            f"at most {schema.MAX_DEB_DEPENDENCIES} Debian relations, as in a `Depends:` line "
            "(`nginx (>= 1.18) | apache2`)", "packages each host must have before it deploys")
@@ -178,6 +181,18 @@ def _top(default_of: dict) -> Iterator[Row]:
            "where events are sent: an SNS topic, webhooks")
     yield ("gates", "object", default("gates"), "see [gates](#gates)",
            "webhooks that approve waves and hear outcomes")
+    yield ("config", "object", default("config"), f"at most {config_fields.MAX_ENTRIES} entries "
+           f"`NAME: \"value\"`, `NAME: {{ssm: \"/path\"}}` or `NAME: {{secret: \"name-or-arn\"}}`; "
+           "`NAME` an environment name (`A-Z`, `0-9`, `_`; not `FABU_*`, `PATH`, `HOME`, `IFS`, "
+           "`LD_*`, `BASH*` and the other names bash or the script set); a value at most "
+           f"{config_fields.MAX_VALUE_BYTES} bytes, the whole config at most "
+           f"{config_fields.MAX_TOTAL_BYTES // 1024} KB; references under the stage's "
+           "`FABU_CONFIG_SSM_PREFIXES` (`/fabu/<stage>/`) or `FABU_CONFIG_SECRET_PREFIXES` "
+           "(`fabu/<stage>/`), each must exist when saved; replaced whole by an update",
+           "environment variables of every user script: plain values travel in the deploy "
+           "script, SSM parameters and secrets are fetched by the host at run time and masked "
+           "in its reports; a change rolls out as a new config revision of the same version; "
+           "see [host.md](host.md#config-and-secrets)")
 
 
 def _requests() -> Iterator[Row]:
@@ -302,6 +317,18 @@ def _depends_on() -> Iterator[Row]:
         yield (f"depends_on[].{name}", "string", default, limit, DEPENDS_ON[name])
 
 
+def _promote_from() -> Iterator[Row]:
+    low, high = schema.PROMOTE_SOAK_LIMITS
+    yield ("promote_from.project", "string", "required", "a project's name: must exist, not this "
+           "one, no cycle of promote_from", "the upstream project whose succeeded releases this "
+           "one takes (e.g. staging for prod)")
+    yield ("promote_from.soak_seconds", "integer (seconds)", _code(0),
+           f"{_range(low, high)} (30 days)",
+           "how long the upstream's rollout must have succeeded before its version is promoted")
+    yield ("promote_from.auto", "boolean", _code(False), "`true` or `false`", "promote by itself (the minute "
+           "tick) once the upstream's version succeeded and soaked; else only by hand")
+
+
 SECTIONS = (
     ("Top level", None, lambda: _top(schema.CREATE_DEFAULTS)),
     ("Update requests", "Fields of an update that are requests, never stored.", _requests),
@@ -312,6 +339,8 @@ SECTIONS = (
     ("rollout", "Stored with the project; each rollout keeps the settings it started with.",
      _rollout),
     ("depends_on", "Each entry of `depends_on`.", _depends_on),
+    ("promote_from", "Where the project's versions come from (`POST .../promote-release`, or the "
+                     "tick with `auto`).", _promote_from),
     ("notify", None, _notify),
     ("gates", None, _gates),
     ("webhook", "A webhook is a URL (`\"https://...\"`) or an object with these fields "

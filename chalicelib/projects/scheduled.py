@@ -17,7 +17,7 @@ from chalicelib.models import Project, save_if
 from chalicelib.projects.redaction import redact
 from chalicelib.projects.store import ensure_release, load, merge, save_or_conflict
 from chalicelib.projects.view import etag, list_dicts, to_dict
-from chalicelib.rollout import changes as rollout_changes, failures
+from chalicelib.rollout import changes as rollout_changes, failures, promotion_links
 from chalicelib.times import format_time, parse_time, utcnow
 
 SCHEDULER_ACTOR = "fabu:scheduler"
@@ -152,9 +152,12 @@ def apply_due_updates(now: datetime.datetime | None = None, actor: str = SCHEDUL
             project.due_at = None
             project.updated_at = now
             project.updated_by = pending.get("by")
+            promotion_links.sync(project.id, project.spec)  # before the save, as an update does
             if not save_if(project):
                 continue  # someone else applied or changed it; the next tick looks again
             saved = True
+            if previous.get("promote_from") and not project.spec.get("promote_from"):
+                promotion_links.forget(project.id)
             events.record(project.id, "project.update_applied", actor,
                           {"fields": sorted(pending["changes"]), "requested_by": pending.get("by")},
                           message="scheduled update applied")

@@ -24,7 +24,7 @@ SECRET_REF_PREFIXES = ("ssm:", "secretsmanager:")
 #: Every top-level field of a project body.
 TOP_FIELDS = ("id", "name", "version", "source", "ci_server", "deb_dependencies", "depends_on",
               "scripts", "timeouts", "deploy_at", "hosts", "rollout", "notify", "gates",
-              "apply_at", "description", "fleet")
+              "apply_at", "description", "fleet", "promote_from", "config")
 #: Fields a create must carry (and ``hosts`` or ``fleet``, or both: ``fleet_fields``).
 REQUIRED_FIELDS = ("name", "version")
 #: Fields that are requests about the project, not settings: never stored in ``spec``.
@@ -34,7 +34,7 @@ TIME_FIELDS = ("deploy_at", "apply_at")
 
 #: First path segments under /api/v1/ that are the API's own, never host names.
 RESERVED_HOSTS = frozenset({"project", "projects", "reports", "events", "health", "admin",
-                            "freeze"})
+                            "freeze", "audit"})
 MAX_HOST_NAME = 253
 MAX_HOSTS = 5000
 #: A listed host with its zone: ``{"name": "web-1", "zone": "us-east-1a"}``.
@@ -105,6 +105,10 @@ MAX_FAILURES_PERCENT_LIMITS = (0, 100)
 #: The wave every plan must end with.
 LAST_WAVE = "100%"
 
+#: ``promote_from`` (``chalicelib.projects.promote_fields``): its fields, the soak's bounds (30 days).
+PROMOTE_FROM_FIELDS = ("project", "soak_seconds", "auto")
+PROMOTE_SOAK_LIMITS = (0, 30 * 86400)
+
 NOTIFY_FIELDS = ("sns_topic_arn", "webhooks")
 MAX_WEBHOOKS = 10
 WEBHOOK_FIELDS = ("url", "secret", "timeout_seconds", "deadline_seconds")
@@ -120,4 +124,5 @@ GATE_NAMES = ("before_wave", "after")
 #: What a create fills in for every optional field it leaves out (``rollout`` merges over
 #: ``ROLLOUT_DEFAULTS``).
 CREATE_DEFAULTS = {"source": None, "ci_server": None, "deb_dependencies": [], "depends_on": [],
-                   "scripts": {}, "deploy_at": None, "notify": {}, "gates": {}}
+                   "scripts": {}, "deploy_at": None, "notify": {}, "gates": {},
+                   "config": {}}

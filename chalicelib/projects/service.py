@@ -13,13 +13,13 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib import config, events, pagination
 from chalicelib.errors import Conflict, ValidationError
 from chalicelib.models import HostState, Project, delete_if, save_if
-from chalicelib.projects import hostlist, scheduled
+from chalicelib.projects import hostlist, promote_fields, scheduled
 from chalicelib.projects.redaction import keep_secrets
 from chalicelib.projects.store import ensure_release, load, merge, save_or_conflict
 from chalicelib.projects.validation import validate_merged, validate_project
 from chalicelib.projects.view import list_dicts, to_dict
 from chalicelib.rollout import changes as rollout_changes
-from chalicelib.rollout import dependencies, summary, summary_page
+from chalicelib.rollout import dependencies, promotion_links, summary, summary_page
 from chalicelib.rollout import view as rollout_view
 from chalicelib.states import ROLLOUT_IN_PROGRESS
 from chalicelib.times import parse_time, utcnow
@@ -56,6 +56,8 @@ def create(body: dict, actor: str) -> dict:
                               {"apply_at": "only an update can be scheduled; use deploy_at"})
     name = spec["name"]
     _check_dependencies(name, spec)
+    promote_fields.check_chain(name, spec)
+    promotion_links.sync(name, spec)  # before the save: the tick finds it (``promotion_links``)
     now = utcnow()
     project = Project(name, spec=spec, created_at=now, updated_at=now, created_by=actor,
                       updated_by=actor)
@@ -118,6 +120,8 @@ def update(project_id: str, body: Any, actor: str, *, if_match: int | None = Non
     merged = merge(project.spec, changes)
     validate_merged(merged)
     _check_dependencies(project_id, merged)
+    if "promote_from" in changes:
+        promote_fields.check_chain(project_id, merged)
     apply_at = body.get("apply_at")
     if apply_at and parse_time(apply_at) > utcnow():
         if not changes:
@@ -128,7 +132,10 @@ def update(project_id: str, body: Any, actor: str, *, if_match: int | None = Non
     project.spec = merged
     project.updated_at = utcnow()
     project.updated_by = actor
+    promotion_links.sync(project_id, merged)
     save_or_conflict(project)
+    if previous.get("promote_from") and not merged.get("promote_from"):
+        promotion_links.forget(project_id)
     events.record(project_id, "project.updated", actor,
                   {"fields": sorted(changes), "version": merged["version"]},
                   message=f"updated {', '.join(sorted(changes))}" if changes else "touched")
@@ -174,6 +181,7 @@ def delete(project_id: str, actor: str, *, force: bool = False, if_match: int | 
         raise Conflict(f"project {project_id!r} changed while deleting it: reload and retry")
     removed = _delete_host_states(project_id)
     rollout_changes.deactivate(project_id, actor)
+    promotion_links.forget(project_id)
     summary.forget(project_id)  # what the list kept of it (a new project of that name starts over)
     events.record(project_id, "project.deleted", actor, {"hosts_removed": removed, "forced": force},
                   message="project deleted")

@@ -10,7 +10,8 @@ import copy
 from typing import Any
 
 from chalicelib.errors import ValidationError
-from chalicelib.projects import fields, fleet_fields, hooks, hostlist, schema
+from chalicelib.projects import (config_fields, fields, fleet_fields, hooks, hostlist,
+                                 promote_fields, schema)
 from chalicelib.projects.checks import Errors, check_string
 from chalicelib.projects.rollout_fields import validate_rollout
 
@@ -54,6 +55,10 @@ def _check_body(errors: Errors, body: dict, partial: bool, local: bool) -> None:
         hooks.validate_notify(errors, body["notify"], local)
     if "gates" in body:
         hooks.validate_gates(errors, body["gates"], local)
+    if "promote_from" in body:
+        promote_fields.validate_promote_from(errors, body["promote_from"], body.get("name"))
+    if "config" in body:
+        config_fields.validate_config(errors, body["config"], check_aws=True)
 
 
 def validate_project(body: Any, *, partial: bool = False, local: bool = False) -> dict:
@@ -70,6 +75,7 @@ def validate_project(body: Any, *, partial: bool = False, local: bool = False) -
     errors.raise_if_any()
     clean = copy.deepcopy({k: v for k, v in body.items() if k not in schema.NOT_STORED})
     hooks.normalise_hooks(clean)
+    promote_fields.normalise(clean)
     if not partial:
         for key, default in schema.CREATE_DEFAULTS.items():
             clean.setdefault(key, copy.deepcopy(default))

@@ -2,16 +2,17 @@
 
 ``to_dict`` is one project (its detail with ``detail``; a create's or update's answer without):
 one Query of the project's host items, one of its newest rollout and, for the detail, one of its
-releases (the current one found among them, else one GetItem). ``list_dicts`` is a page of the
-list: what ``rollout.summary_page`` kept, in a constant number of requests for the whole page.
-Both carry ``host_total`` (listed hosts plus fleet members, leavers left out) and
-``fleet_members``.
+releases (the current one found among them, else one GetItem) and, with ``promote_from``, its
+``promotion`` chain (``rollout.promotion_view``: one Query of the upstream's newest rollout).
+``list_dicts`` is a page of the list: what ``rollout.summary_page`` kept, in a constant number
+of requests for the whole page. Both carry ``host_total`` (listed hosts plus fleet members,
+leavers left out) and ``fleet_members``.
 """
 from chalicelib.build import releases
 from chalicelib.hosts import beat
 from chalicelib.models import Project, Release
 from chalicelib.projects.redaction import redact
-from chalicelib.rollout import hostitems, store, summary, summary_page
+from chalicelib.rollout import hostitems, promotion_view, store, summary, summary_page
 from chalicelib.rollout import view as rollout_view
 from chalicelib.states import ROLLOUT_ACTIVE
 from chalicelib.times import format_time, utcnow
@@ -73,6 +74,7 @@ def to_dict(project: Project, *, detail: bool = False) -> dict:
     if detail:
         data["releases"] = [releases.to_dict(r) for r in history]
         data["hosts_view"] = rollout_view.hosts(project.id, project.spec, items, silence)
+        data["promotion"] = promotion_view.chain(project.id, project.spec, newest)
     return data
 
 

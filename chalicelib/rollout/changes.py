@@ -2,8 +2,10 @@
 
 The project service calls ``plan_change`` after a create or an applied update, and ``deactivate``
 after a delete. A new version starts a rollout (superseding a running one: queued hosts stop,
-hosts mid-deploy finish); the same version with a new ``deploy_at`` moves a scheduled start;
-hosts added to a planned rollout join its last wave and removed hosts leave it.
+hosts mid-deploy finish); so does a new ``config`` of the same version, as its next config
+revision (``Rollout.revision``: hosts already on the version deploy it again with the new
+config, through the same waves); the same version with a new ``deploy_at`` moves a scheduled
+start; hosts added to a planned rollout join its last wave and removed hosts leave it.
 """
 import datetime
 import secrets
@@ -11,7 +13,7 @@ import secrets
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.models import Project, Rollout, update_if
-from chalicelib.projects import hostlist
+from chalicelib.projects import config_fields, hostlist
 from chalicelib.rollout import engine, hostitems, lock, store, summary, timeline
 from chalicelib.states import HOST_PENDING, ROLLOUT_ACTIVE, HostStatus, RolloutState
 from chalicelib.times import format_time, parse_time, utcnow
@@ -35,32 +37,42 @@ def plan_change(project_id: str, actor: str, previous_spec: dict | None) -> None
     project = dict(stored.spec, id=stored.id)
     if previous_spec is None or previous_spec.get("version") != project["version"]:
         start_rollout(project, actor)
+    elif (previous_spec.get("config") or {}) != (project.get("config") or {}):
+        start_rollout(project, actor, config_change=True)
     else:
         _follow_changes(project, actor, previous_spec)
 
 
-def start_rollout(project: dict, actor: str) -> Rollout:
-    """Create the rollout of ``project["version"]``, superseding a running one; returns it."""
+def start_rollout(project: dict, actor: str, *, config_change: bool = False) -> Rollout:
+    """Create the rollout of ``project["version"]``, superseding a running one; returns it.
+    ``config_change``: the same version with a new config, the next config revision of it."""
     now = utcnow()
     project_id = project["id"]
     old = store.newest(project_id)
+    revision = 0
+    if config_change and old is not None and old.version == project["version"]:
+        revision = int(old.revision or 0) + 1
+    elif config_change:
+        revision = 1
+    what = config_fields.label(project["version"], revision)
     if old is not None and old.state in ROLLOUT_ACTIVE:
-        _supersede(project_id, project["version"], actor, now)
+        _supersede(project_id, project["version"], actor, now, revision)
     start_at = now
     if project.get("deploy_at"):
         start_at = max(now, parse_time(project["deploy_at"]))
     settings = dict(project.get("rollout") or {}, depends_on=project.get("depends_on") or [])
     rollout_id = f"{now.strftime('%Y%m%dT%H%M%S.%fZ')}-{secrets.token_hex(3)}"
     state = RolloutState.SCHEDULED if start_at > now else RolloutState.WAITING_RELEASE
-    rollout = Rollout(project_id, rollout_id, version=project["version"],
+    rollout = Rollout(project_id, rollout_id, version=project["version"], revision=revision or None,
                       previous_version=store.previous_good_version(project_id), state=state,
                       settings=settings, start_at=start_at, active_pk=store.ACTIVE_PK,
                       created_at=now, created_by=actor)
     rollout.save(Rollout.rollout_id.does_not_exist())
     summary.point_to(rollout)  # the project list reads its newest rollout through this
+    extra = {"revision": revision} if revision else {}
     store.record(rollout, "rollout.scheduled", actor,
-                 f"rollout of {rollout.version} scheduled for {format_time(start_at)}",
-                 start_at=format_time(start_at), previous_version=rollout.previous_version)
+                 f"rollout of {what} scheduled for {format_time(start_at)}",
+                 start_at=format_time(start_at), previous_version=rollout.previous_version, **extra)
     if rollout.state == RolloutState.WAITING_RELEASE:
         # start at once when the release is already ready; a gated wave 0 waits for the tick
         engine.drive_one(rollout, now, actor)
@@ -81,13 +93,16 @@ def deactivate(project_id: str, actor: str) -> bool:
                                Rollout.finished_at.set(utcnow())])
 
 
-def _supersede(project_id: str, new_version: str, actor: str, now: datetime.datetime) -> None:
-    """Stop the running rollout for a newer version: queued hosts stop, hosts mid-deploy finish
-    (their items keep their ``deploy_id`` until they report; the new rollout waits for them)."""
+def _supersede(project_id: str, new_version: str, actor: str, now: datetime.datetime,
+               revision: int = 0) -> None:
+    """Stop the running rollout for a newer version (or config ``revision`` of it): queued
+    hosts stop, hosts mid-deploy finish (their items keep their ``deploy_id`` until they
+    report; the new rollout waits for them)."""
+    what = config_fields.label(new_version, revision)
     with lock.locked(project_id) as rollout:
         if rollout.state not in ROLLOUT_ACTIVE:
             return
-        reason = f"superseded by version {new_version}"
+        reason = f"superseded by {what if revision else f'version {new_version}'}"
         store.finish(rollout, RolloutState.SUPERSEDED, now, reason)
         for item in hostitems.all_items(project_id):
             queued = item.status == HostStatus.WAITING or item.status in HOST_PENDING
@@ -95,8 +110,9 @@ def _supersede(project_id: str, new_version: str, actor: str, now: datetime.date
                 hostitems.move(item, HostStatus.IDLE, now, deploy_id=None, released_at=None,
                                reason=reason)
         store.record(rollout, "rollout.superseded", actor,
-                     f"rollout of {rollout.version} superseded by {new_version}",
-                     by_version=new_version)
+                     f"rollout of {config_fields.label(rollout.version, rollout.revision)} "
+                     f"superseded by {what}", by_version=new_version,
+                     **({"by_revision": revision} if revision else {}))
 
 
 def _follow_changes(project: dict, actor: str, previous_spec: dict) -> None:

@@ -26,7 +26,7 @@ from chalicelib import events, versions
 from chalicelib.build import releases
 from chalicelib.hosts import beat
 from chalicelib.models import Freeze, HostState, Project, Rollout, condition_failed
-from chalicelib.projects import hostlist
+from chalicelib.projects import config_fields, hostlist
 from chalicelib.rollout import (alarms, analysis, drain, freeze, gates, hostitems, lock, members,
                                 plan, rollback, store, summary, timeline, windows)
 from chalicelib.states import (HOST_DONE, HOST_FAILED, HOST_GONE, HOST_PENDING, HostStatus,
@@ -131,7 +131,8 @@ def start(rollout: Rollout, now: datetime.datetime, actor: str, *, ask_gates: bo
     store.set_fields(rollout, state=RolloutState.RUNNING, wave=0, waves=sizes, wave_started_at=now,
                      wave_done_at=None, reason=None,
                      wave_times=timeline.started(rollout, 0, 0, now, wave_count=len(waves)))
-    store.record(rollout, "rollout.started", actor, f"rollout of {rollout.version} started: "
+    store.record(rollout, "rollout.started", actor, f"rollout of "
+                 f"{config_fields.label(rollout.version, rollout.revision)} started: "
                  f"{len(planned)} hosts in {len(waves)} waves", waves=sizes)
     if not waves:
         store.finish(rollout, RolloutState.SUCCEEDED, now, "no hosts")
@@ -365,9 +366,13 @@ def top_up(rollout: Rollout, items: list[HostState], now: datetime.datetime) -> 
 
 def _halt(rollout: Rollout, items: list[HostState], now: datetime.datetime, actor: str,
           reason: str) -> str:
-    """Too many failures: roll back (``auto_rollback`` and a previous good version) or halt."""
+    """Too many failures: roll back (``auto_rollback`` and a previous good version) or halt. A
+    config revision halts: its version is the good one, the old config is not kept to go back to."""
     target = rollout.previous_version
     auto_rollback = store.settings(rollout).get("auto_rollback", True)
+    if rollout.revision and target == rollout.version:
+        target, auto_rollback = None, False  # halt, saying why
+        reason = f"{reason} (a config revision is not rolled back: fix the config, a new revision)"
     if auto_rollback and target:
         store.record(rollout, "rollout.halted", actor, f"rollout of {rollout.version} halted: "
                      f"{reason}; rolling back to {target}", reason=reason, rollback_to=target)

@@ -7,10 +7,15 @@ fabu it was raised), is remembered on the rollout (``Rollout.error``) and record
 a different error is told again. ``clear`` forgets it after a step succeeded and records
 ``rollout.recovered``. ``tell_once`` is the same rule for events that have no item to remember
 them on (a scheduled update that cannot be applied): it looks at the project's newest events.
+``isolated`` runs one of the tick's stage-wide steps in its own thread within its budget, so
+that step's failure or slowness never holds the rollouts.
 """
 import logging
 import os
+import threading
+import time
 import traceback
+from collections.abc import Callable
 
 from botocore.exceptions import ClientError
 from pynamodb.exceptions import DoesNotExist, PynamoDBException
@@ -114,3 +119,24 @@ def tell_once(project_id: str, kind: str, actor: str, message: str, detail: dict
         return False
     events.record(project_id, kind, actor, detail, message=message)
     return True
+
+
+def isolated(step: Callable[[float], dict], budget: float, grace: float, what: str) -> dict:
+    """``step(deadline)`` (a ``time.monotonic()`` value ``budget`` seconds away) in its own
+    thread: never raises (the error is logged and returned as ``error``), and never holds the
+    caller past ``budget`` + ``grace`` seconds (a step still running then is ``unfinished``)."""
+    result: dict = {}
+
+    def target() -> None:
+        try:
+            result.update(step(time.monotonic() + budget))
+        except Exception as exc:  # noqa: BLE001 - isolation: logged, reported, retried next tick
+            log.exception("tick: %s failed", what)
+            result["error"] = describe(exc)
+
+    thread = threading.Thread(target=target, name=what, daemon=True)
+    thread.start()
+    thread.join(budget + grace)
+    if thread.is_alive():
+        return {"unfinished": True, "error": f"{what} ran over its {budget:g}s budget"}
+    return result

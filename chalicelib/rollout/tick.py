@@ -4,12 +4,14 @@ Scheduled project updates (``apply_at``) whose time has come are applied first (
 the tick's budget), so a rollout they start is driven in the same tick. Then the fleet sync
 (``chalicelib.fleet.sync.run_in_tick``: members of ``fleet`` projects join and leave) runs in
 isolation within a third of the budget, so a host that joins is released in the same tick and
-a failing or slow sync never holds a rollout. The active rollouts are found with one Query on
-the sparse ``active-index`` (never a scan, at most ``MAX_ACTIVE``: ``truncated`` says when hit),
-least recently driven first (``Rollout.driven_at``, stamped by each step's lock write). The tick
-reads the stage's freeze once (thawing one whose ``until`` passed) and the CloudWatch alarms of
-every watching rollout once (``alarms.Snapshot.read``: one ``DescribeAlarms`` per 100 distinct
-names); a failed read is never "all clear": the rollouts it concerns hold.
+a failing or slow sync never holds a rollout. Automatic promotion (``promote_from.auto``:
+``chalicelib.rollout.promotion_tick``) runs the same way, within a sixth of the budget.
+The active rollouts are found with one Query on the sparse ``active-index`` (never a scan, at
+most ``MAX_ACTIVE``: ``truncated`` says when hit), least recently driven first
+(``Rollout.driven_at``, stamped by each step's lock write). The tick reads the stage's freeze
+once (thawing one whose ``until`` passed) and the CloudWatch alarms of every watching rollout
+once (``alarms.Snapshot.read``: one ``DescribeAlarms`` per 100 distinct names); a failed
+read is never "all clear": the rollouts it concerns hold.
 
 **Fan-out** (``run(queue=...)``, the ``tick`` Lambda): one drive message per active rollout goes
 to the stage's ``drive`` queue (``SendMessageBatch`` of up to 10, in that order, ``SEND_THREADS``
@@ -46,7 +48,7 @@ from chalicelib import config
 from chalicelib.fleet import sync as fleet_sync
 from chalicelib.models import Freeze, Rollout
 from chalicelib.projects import scheduled
-from chalicelib.rollout import alarms, driver, engine, failures, freeze, store
+from chalicelib.rollout import alarms, driver, engine, failures, freeze, promotion_tick, store
 from chalicelib.rollout.driver import ERROR, SKIPPED, UNFINISHED, budget_seconds  # noqa: F401
 from chalicelib.times import utcnow
 
@@ -84,7 +86,8 @@ def run(now: datetime.datetime | None = None, actor: str = engine.TICK_ACTOR,
          budget], "unfinished": [projects still being driven when the tick returned],
          "truncated": more than MAX_ACTIVE active rollouts, "elapsed_seconds": n,
          "frozen": the freeze's reason or None, "alarms": {"names", "calls", "unread"},
-         "fleet": the fleet sync's outcome (``chalicelib.fleet.sync.run``)}
+         "fleet": the fleet sync's outcome (``chalicelib.fleet.sync.run``), "promotions":
+         automatic promotion's (``chalicelib.rollout.promotion_tick.run``)}
     """
     started = time.monotonic()
     deadline = started + budget_seconds()
@@ -101,6 +104,7 @@ def run(now: datetime.datetime | None = None, actor: str = engine.TICK_ACTOR,
     outcome["fleet"] = fleet_sync.run_in_tick(now, budget_seconds() / 3)
     rollouts = _active(outcome)
     frozen = _freeze(now, outcome)
+    outcome["promotions"] = promotion_tick.run_in_tick(now, frozen, budget_seconds() / 6)
     snapshot = _alarms(rollouts, outcome)
     local = rollouts
     if queue is not None:

@@ -77,6 +77,7 @@ def summary(project_id: str, items: list[HostState] | None = None,
                       "analysis": judged[index]})
     settings = store.settings(rollout)
     return {"id": rollout.rollout_id, "version": rollout.version,
+            "revision": int(rollout.revision or 0),  # config-only revision of the version
             "previous_version": rollout.previous_version, "state": rollout.state,
             "reason": rollout.reason, "wave": int(rollout.wave), "waves": waves,
             "rollback_to": rollout.rollback_to,

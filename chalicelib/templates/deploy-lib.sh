@@ -10,7 +10,8 @@
 #   FABU_SCRIPT_HOST FABU_SCRIPT_GENERATED_AT FABU_ITEM_COUNT        (the script's header values)
 #   P_KIND P_PROJECT P_VERSION P_DEPLOY_ID P_REASON P_URL P_SHA256 P_SIZE P_DEPS P_DEP_GROUP_SIZES
 #   P_SCRIPTS P_TIMEOUTS P_HEALTH_TIMEOUT P_HEALTH_INTERVAL P_AUTO_ROLLBACK P_KEEP_RELEASES
-#   P_MIN_FREE_MB                                  (one item's values, set by `load_item N`)
+#   P_MIN_FREE_MB P_CONFIG P_SECRET_NAMES P_CONFIG_HASH P_CONFIG_REVISION
+#                                                  (one item's values, set by `load_item N`)
 # so "referenced but not assigned" (SC2154) is off for this file alone; the test checks, with
 # the optional check-unassigned-uppercase on, that the directive hides nothing but these names.
 # shellcheck disable=SC2154 # the variables listed above are assigned by the data part
@@ -27,6 +28,13 @@ FABU_DEFAULT_TIMEOUT=600
 FABU_MAX_NAMED_ENTRIES=10
 declare -A P_SCRIPTS=()
 declare -A P_TIMEOUTS=()
+declare -A P_CONFIG=()
+P_SECRET_NAMES=()
+# The item's secret config values (fetch_secrets; memory only) and what reports hide (MASKS).
+declare -A SECRET_VALUES=()
+MASKS=()
+# A secret value shorter than this is not masked (it would hide ordinary words of the output).
+FABU_MASK_MIN=4
 
 say() {
     printf 'fabu: %s\n' "$*"
@@ -103,7 +111,9 @@ read_running_version() {
 }
 
 # OUTPUT = the report text of file $1: valid UTF-8, its last FABU_OUTPUT_LIMIT bytes, with a
-# first line saying so when it was cut; TRUNCATED = true|false. Plain small ASCII needs no fork.
+# first line saying so when it was cut (with secrets to mask, the cut's first, partial line goes
+# too: a secret split by the cut never shows in part); TRUNCATED = true|false. Plain small ASCII
+# needs no fork.
 read_output() {
     local LC_ALL=C size
     TRUNCATED=false
@@ -113,12 +123,34 @@ read_output() {
         fi
     fi
     size=$(wc -c <"$1")
-    OUTPUT=$(tail -c "$FABU_OUTPUT_LIMIT" -- "$1" | to_utf8; printf x)
+    if ((size > FABU_OUTPUT_LIMIT && ${#MASKS[@]})); then
+        # The cut may have split a secret: its first (partial) line goes too.
+        OUTPUT=$(tail -c "$FABU_OUTPUT_LIMIT" -- "$1" | tail -n +2 | to_utf8; printf x)
+    else
+        OUTPUT=$(tail -c "$FABU_OUTPUT_LIMIT" -- "$1" | to_utf8; printf x)
+    fi
     OUTPUT=${OUTPUT%x}
     if ((size > FABU_OUTPUT_LIMIT)); then
         TRUNCATED=true
         OUTPUT="[fabu: output cut to its last $FABU_OUTPUT_LIMIT of $size bytes]"$'\n'$OUTPUT
     fi
+}
+
+# mask_output VAR: every secret value in VAR (MASKS, longest first) replaced by ***.
+mask_output() {
+    local -n _masked=$1
+    local LC_ALL=C mask stars='***'
+    for mask in "${MASKS[@]}"; do
+        _masked=${_masked//"$mask"/$stars}
+    done
+}
+
+# print_masked FILE: the file's text (as reported: its last FABU_OUTPUT_LIMIT bytes) with the
+# secret values masked.
+print_masked() {
+    read_output "$1"
+    mask_output OUTPUT
+    printf '%s' "$OUTPUT"
 }
 
 # report PROJECT VERSION DEPLOY_ID PHASE STATUS EXIT_CODE OUTPUT_FILE
@@ -127,6 +159,9 @@ report() {
     local project=$1 version=$2 deploy_id=$3 phase=$4 status=$5 code=$6 file=$7
     local running=null body response j_project j_version j_deploy_id j_output j_running
     read_output "$file"
+    if ((${#MASKS[@]})); then
+        mask_output OUTPUT
+    fi
     if safe_component "$project"; then
         read_running_version "$FABU_ROOT/$project"
         if [[ -n $RUNNING_VERSION ]]; then
@@ -161,6 +196,102 @@ api_post() {
         --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "${token[@]}" \
         -H 'Content-Type: application/json' --data-binary "@$body" \
         -o "$response" -w '%{http_code}' --url "$FABU_API_URL$path"
+}
+
+# --- config and secrets ----------------------------------------------------------------------
+
+# fetch_secrets: SECRET_VALUES = the values of the item's SSM parameters and secrets
+# (P_SECRET_NAMES) from GET /api/v1/<host>/config?deploy_id=<id>, signed like the reports and
+# answered only while this host holds the deploy's lease. The answer goes through a 0600 file
+# in WORK (removed at once; WORK itself on exit) into memory; its values are base64, so no JSON
+# parser is needed. Then MASKS (build_masks). 2 with a reason when it cannot.
+fetch_secrets() {
+    local file=$WORK/config.answer status body rest name b64 value
+    local re='"([A-Z_][A-Z0-9_]*)"[[:space:]]*:[[:space:]]*"([A-Za-z0-9+/=]*)"'
+    local -a token=()
+    SECRET_VALUES=()
+    MASKS=()
+    if ((${#P_SECRET_NAMES[@]} == 0)); then
+        return 0
+    fi
+    if [[ -n ${AWS_SESSION_TOKEN:-} ]]; then
+        token=(-H "x-amz-security-token: $AWS_SESSION_TOKEN")
+    fi
+    status=$(umask 077 && curl -sS --retry 3 --retry-delay 1 --retry-connrefused --max-time 30 \
+        --aws-sigv4 "aws:amz:${FABU_REGION}:${FABU_SIGV4_SERVICE:-execute-api}" \
+        --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "${token[@]}" \
+        -o "$file" -w '%{http_code}' \
+        --url "$FABU_API_URL/api/v1/$FABU_SCRIPT_HOST/config?deploy_id=$P_DEPLOY_ID" 2>"$WORK/config.err")
+    body=""
+    if [[ -f $file ]]; then
+        body=$(<"$file")
+    fi
+    rm -f -- "$file"
+    if [[ $status != 200 ]]; then
+        [[ ${status:-000} != 000 ]] || body=$(head -c 300 -- "$WORK/config.err" 2>/dev/null)
+        fail "config: could not fetch secrets: HTTP ${status:-000} ${body:0:500}"
+        return 2
+    fi
+    rest=${body#*\"values\"}
+    while [[ $rest =~ $re ]]; do
+        name=${BASH_REMATCH[1]} b64=${BASH_REMATCH[2]}
+        rest=${rest#*"${BASH_REMATCH[0]}"}
+        if [[ " ${P_SECRET_NAMES[*]} " != *" $name "* ]]; then
+            continue
+        fi
+        if ! value=$(base64 -d <<<"$b64" && printf x); then
+            fail "config: could not fetch secrets: the value of $name is not base64"
+            return 2
+        fi
+        SECRET_VALUES[$name]=${value%x}
+    done
+    for name in "${P_SECRET_NAMES[@]}"; do
+        if [[ -z ${SECRET_VALUES[$name]+set} ]]; then
+            fail "config: could not fetch secrets: the answer has no value for $name"
+            return 2
+        fi
+    done
+    build_masks
+    say "config: ${#SECRET_VALUES[@]} secret value(s) fetched for deploy $P_DEPLOY_ID (masked in reports)"
+}
+
+# MASKS = every secret value, and every line of a value of several lines, of at least
+# FABU_MASK_MIN bytes; longest first (a value that holds another is masked whole).
+build_masks() {
+    local LC_ALL=C name value line tmp i j
+    local -a found=()
+    for name in "${!SECRET_VALUES[@]}"; do
+        value=${SECRET_VALUES[$name]}
+        found+=("$value")
+        if [[ $value == *$'\n'* ]]; then
+            while IFS= read -r line; do
+                found+=("$line")
+            done <<<"$value"
+        fi
+    done
+    MASKS=()
+    for value in "${found[@]}"; do
+        if ((${#value} >= FABU_MASK_MIN)); then
+            MASKS+=("$value")
+        fi
+    done
+    for ((i = 1; i < ${#MASKS[@]}; i++)); do
+        tmp=${MASKS[i]}
+        for ((j = i - 1; j >= 0; j--)); do
+            if ((${#MASKS[j]} >= ${#tmp})); then
+                break
+            fi
+            MASKS[j + 1]=${MASKS[j]}
+        done
+        MASKS[j + 1]=$tmp
+    done
+}
+
+# The config (its fingerprint) the project's running release was last started with.
+write_config_marker() {
+    if ! printf '%s\n' "$P_CONFIG_HASH" >"$PROJECT_DIR/.fabu-config"; then
+        warn "could not write $PROJECT_DIR/.fabu-config"
+    fi
 }
 
 # --- the in-flight marker ------------------------------------------------------------------
@@ -215,8 +346,13 @@ run_phase() {
     else
         rc=$?
     fi
-    [[ ! -s $out ]] || cat -- "$out"
-    [[ ! -s $err ]] || cat -- "$err" >&2
+    if ((${#MASKS[@]})); then
+        [[ ! -s $out ]] || print_masked "$out"
+        [[ ! -s $err ]] || print_masked "$err" >&2
+    else
+        [[ ! -s $out ]] || cat -- "$out"
+        [[ ! -s $err ]] || cat -- "$err" >&2
+    fi
     if ((rc == 0)); then
         status=ok file=$out
         if ((SKIPPED)); then
@@ -247,7 +383,7 @@ run_phase() {
 # checks), FABU_PREVIOUS_VERSION the version the host moves away from and FABU_TARGET_VERSION the
 # one it moves to in this step (MOVING_FROM and MOVING_TO; a self-rollback swaps them).
 run_user_script() {
-    local name=$1 dir=$2 version=${2##*/} file limit pid rc started
+    local name=$1 dir=$2 version=${2##*/} file limit pid rc started var
     file=$PROJECT_DIR/.fabu-scripts/$version/$name
     if [[ ! -s $file ]]; then
         return 0
@@ -261,9 +397,16 @@ run_user_script() {
     (
         cd -- "$dir" || exit 2
         unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+        for var in "${!P_CONFIG[@]}"; do
+            export -- "$var=${P_CONFIG[$var]}" || exit 2
+        done
+        for var in "${!SECRET_VALUES[@]}"; do
+            export -- "$var=${SECRET_VALUES[$var]}" || exit 2
+        done
         export FABU_PROJECT="$P_PROJECT" FABU_VERSION="$version" \
             FABU_PREVIOUS_VERSION="$MOVING_FROM" FABU_TARGET_VERSION="$MOVING_TO" \
-            FABU_RELEASE_DIR="$dir" FABU_PHASE="$CURRENT_PHASE" FABU_SCRIPT="$name"
+            FABU_RELEASE_DIR="$dir" FABU_PHASE="$CURRENT_PHASE" FABU_SCRIPT="$name" \
+            FABU_CONFIG_REVISION="$P_CONFIG_REVISION"
         exec timeout --kill-after="$FABU_KILL_GRACE" "$limit" bash "$file" </dev/null
     ) &
     pid=$!
@@ -692,10 +835,17 @@ release_path() {
 }
 
 phase_pre_deploy() {
-    say "deploying $P_PROJECT $P_VERSION (running: ${PREVIOUS_VERSION:-nothing})"
-    check_deb_dependencies || return
-    check_free_space || return
-    download_and_unpack || return
+    if ((REDEPLOY)); then
+        say "deploying config revision $P_CONFIG_REVISION of $P_PROJECT $P_VERSION (running: $P_VERSION with another config; its release is reused)"
+        fetch_secrets || return
+        write_user_scripts "$P_VERSION" || return
+    else
+        say "deploying $P_PROJECT $P_VERSION (running: ${PREVIOUS_VERSION:-nothing})"
+        fetch_secrets || return
+        check_deb_dependencies || return
+        check_free_space || return
+        download_and_unpack || return
+    fi
     run_user_script pre_deploy "$RELEASE_DIR" || return
 }
 
@@ -782,11 +932,13 @@ phase_requested_rollback() {
         return 2
     fi
     write_user_scripts "$P_VERSION" 1 || return 2
+    fetch_secrets || return
     if [[ -n $PREVIOUS_TARGET ]] && ! run_user_script stop "$(release_path "$PREVIOUS_TARGET")"; then
         warn "stop of the running release failed ($FAIL_REASON); going on with the rollback"
     fi
     switch_current "releases/$P_VERSION" || return
     run_user_script start "$RELEASE_DIR" || return
+    write_config_marker
     say "rolled back to $P_VERSION"
 }
 
@@ -850,6 +1002,10 @@ run_item() {
     adopt_old_scripts
     read_running_version "$PROJECT_DIR"
     PREVIOUS_VERSION=$RUNNING_VERSION
+    RUNNING_CONFIG=""
+    if [[ -f $PROJECT_DIR/.fabu-config ]]; then
+        IFS= read -r RUNNING_CONFIG <"$PROJECT_DIR/.fabu-config" || true
+    fi
     PREVIOUS_TARGET=""
     if [[ -L $PROJECT_DIR/current ]]; then
         PREVIOUS_TARGET=$(readlink -- "$PROJECT_DIR/current")
@@ -867,12 +1023,21 @@ run_item() {
         rc=$?
     fi
     rm -f -- "$PROJECT_DIR/.fabu-inflight"
+    SECRET_VALUES=()
+    MASKS=()
     return "$rc"
 }
 
+# A host already on the item's version deploys it again only for another config (a config
+# revision: REDEPLOY, its release on disk reused), else it skips.
 run_deploy() {
     local rc note
-    if [[ -n $PREVIOUS_VERSION && $PREVIOUS_VERSION == "$P_VERSION" ]]; then
+    REDEPLOY=0
+    if [[ -n $PREVIOUS_VERSION && $PREVIOUS_VERSION == "$P_VERSION" && $RUNNING_CONFIG != "$P_CONFIG_HASH" ]]; then
+        if [[ -f $RELEASE_DIR/.fabu-version ]]; then
+            REDEPLOY=1
+        fi
+    elif [[ -n $PREVIOUS_VERSION && $PREVIOUS_VERSION == "$P_VERSION" ]]; then
         note=$WORK/skipped.txt
         printf 'fabu: %s is already running %s; nothing to do\n' "$P_PROJECT" "$P_VERSION" | tee -- "$note"
         report "$P_PROJECT" "$P_VERSION" "$P_DEPLOY_ID" pre-deploy skipped 0 "$note" || true
@@ -880,6 +1045,7 @@ run_deploy() {
     fi
     run_phase pre-deploy phase_pre_deploy || return
     if run_phase do-deploy phase_do_deploy && run_phase post-deploy phase_post_deploy; then
+        write_config_marker
         prune_releases
         return 0
     else

@@ -16,7 +16,7 @@ from types import ModuleType
 
 import click
 
-from fabu_cli import render
+from fabu_cli import audit, render
 from fabu_cli.base import EXIT_API, client, fail, json_out
 from fabu_cli.client import ConfigError
 
@@ -28,7 +28,7 @@ CRON_MINUTES = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)
 _HOST_RE = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 _KEY_RE = re.compile(r"[A-Z0-9]{16,128}")
 #: The first path segments the API keeps for itself (its schema.RESERVED_HOSTS).
-_RESERVED = ("project", "projects", "reports", "events", "health", "admin")
+_RESERVED = ("project", "projects", "reports", "events", "health", "admin", "freeze", "audit")
 
 
 def host_name(value: str) -> str:
@@ -172,10 +172,14 @@ def mint(ctx: click.Context, name: str, path: str | None, rotate: bool) -> None:
     minted = _fabu_module("principals").add_principal(arn, path=path)
     api = client(ctx)
     render.note(f"minted {minted.access_key_id} for {arn} in {path}")
+    revoked = []
     if rotate:
         for key, _ in _revoke(path, lambda key, entry: key != minted.access_key_id
                               and authz.host_of_arn(entry.get("arn", "")) == name):
             render.note(f"revoked {key} (the host's previous key)")
+            revoked.append(key)
+    audit.note(ctx, "key.minted", {"host": name, "access_key_id": minted.access_key_id,
+                                   "revoked": revoked[:20]}, f"minted a key for host {name}")
     render.out.print(render.escape(agent_env(api.endpoint, api.region, name,
                                              minted.access_key_id, minted.secret_access_key)))
 
@@ -232,6 +236,8 @@ def revoke(ctx: click.Context, target: str, path: str | None, force: bool) -> No
              "`fabu local host-key list` shows the keys there")
     for key, arn in removed:
         render.out.print(render.escape(f"revoked {key} ({arn}) from {path}"))
+    audit.note(ctx, "key.revoked", {"target": target, "keys": [key for key, _ in removed][:20]},
+               f"revoked {len(removed)} key(s) of {target}")
 
 
 def _read(path: str) -> dict:

@@ -84,6 +84,12 @@ def project_detail(project: dict, etag: str | None = None) -> None:
     if release:
         error = f": {_e(release['error'])}" if release.get("error") else ""
         out.print(f"release  {_e(release.get('state'))}{error}")
+    chain = project.get("promotion")  # promote_from: the upstream's rollout, what is due, why not
+    if chain:
+        up = chain.get("from") or {}
+        due = f", candidate {_e(chain['candidate'])}" if chain.get("candidate") else ""
+        held = f" ({_e(chain['blocked'])})" if chain.get("blocked") else ""
+        out.print(f"promote  from {_e(up.get('summary'))}{due}{held}")
     pending = project.get("pending")
     if pending:
         out.print(f"pending  update of {_e(', '.join(sorted(pending.get('changes') or {})))} "

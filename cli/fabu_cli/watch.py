@@ -1,18 +1,18 @@
 """``fabu watch``: follow a project's newest rollout until it ends; its outcome is the exit code.
 
 Every ``--interval`` seconds it reads ``GET /api/v1/project/{id}`` (the rollout with per-wave
-counts, and the project's releases), redraws one progress bar per wave and prints what watches
-the rollout whenever it changes (alarms and their states, each wave's analysis, the deploy
-window, the stage's freeze, the time left: ``watching``). It ends when the
-rollout does (0 succeeded, 4 halted, 5 rolled back, 6 failed, 7 cancelled, 8 superseded), when
-the release the rollout waits for has failed (10: its build, or a CI upload that failed its
-check; the rollout itself keeps waiting for a fixed release), or after ``--timeout`` (9).
-"""
+counts, and the project's releases), first prints what the release was built from and how many
+commits it brings (once it is ready: ``releases.provenance_header``), redraws one progress bar per
+wave and prints what watches the rollout whenever it changes (alarms and their states, each wave's
+analysis, the deploy window, the stage's freeze, the time left: ``watching``). It ends when the
+rollout does (0 succeeded, 4 halted, 5 rolled back, 6 failed, 7 cancelled, 8 superseded), when the
+release the rollout waits for has failed (10: its build, or a CI upload that failed its check; the
+rollout itself keeps waiting for a fixed release), or after ``--timeout`` (9)."""
 import time
 
 import click
 
-from fabu_cli import render, watching
+from fabu_cli import releases, render, watching
 from fabu_cli.base import (EXIT_API, EXIT_RELEASE_FAILED, EXIT_TIMEOUT, WATCH_EXIT, client, json_out,
                            project_path)
 from fabu_cli.client import ApiError, Client
@@ -59,10 +59,12 @@ def watch(ctx: click.Context, project_id: str, timeout: float, interval: float) 
     if not rollout or not rollout.get("id"):
         render.failure(f"project {project_id} has no rollout to watch")
         ctx.exit(EXIT_API)
-    watched, failed_release = rollout["id"], None
+    watched, failed_release, header_done = rollout["id"], None, False
     with render.WaveBars() as bars:
         watched_by = watching.Watched(bars.progress.console)
         while True:
+            if not header_done and not json_out(ctx):
+                header_done = _header(api, bars.progress.console, project_id, body, rollout)
             bars.update(rollout)
             watched_by.update(rollout)
             failed_release = _failed_release(body, rollout)
@@ -79,6 +81,18 @@ def watch(ctx: click.Context, project_id: str, timeout: float, interval: float) 
             elif latest and latest.get("id"):
                 rollout = latest
     _finish(ctx, api, project_id, body, rollout, failed_release, timeout)
+
+
+def _header(api: Client, console, project_id: str, body: dict, rollout: dict) -> bool:
+    """Print what the rollout's release was built from once it is ready (one request); True
+    once done."""
+    release = release_of(body, rollout.get("version"))
+    if not release or release.get("state") != "ready":
+        return False
+    line = releases.provenance_header(api, project_id, rollout.get("version"))
+    if line:
+        console.print(render.escape(line))
+    return True
 
 
 def _finish(ctx: click.Context, api: Client, project_id: str, body: dict, rollout: dict,

@@ -41,6 +41,7 @@ def test_every_field_the_schema_names_has_a_row():
     expected |= {f"gates.{f}" for f in schema.GATE_NAMES}
     expected |= {f"<webhook>.{f}" for f in schema.WEBHOOK_FIELDS}
     expected |= {f"depends_on[].{f}" for f in schema.DEPENDS_ON_FIELDS}
+    expected |= {f"promote_from.{f}" for f in schema.PROMOTE_FROM_FIELDS}
     if "timeouts" in schema.TOP_FIELDS:
         expected |= {f"timeouts.{f}" for f in schema.TIMEOUT_SCRIPTS}
     assert expected - documented == set(), "fields without a row in docs/fields.md"

@@ -2,8 +2,9 @@
 
 ``source = {"type": "git"|"svn"|"ftp"|"http"|"s3", "url": ..., "ref": ..., "credentials": ...}``.
 ``credentials`` is a reference resolved at fetch time (``chalicelib.secrets``), never a value.
-One module per kind does the fetching (``git``, ``svn``, ``ftp``, ``http``, ``s3``); a single
-downloaded file is unpacked or kept by ``archives``. Every failure is a ``SourceError`` whose
+One module per kind does the fetching (``git``, ``svn``, ``ftp``, ``http``, ``s3``) and says what
+the source resolved to (``resolve``: the provenance record); a single downloaded file is unpacked
+or kept by ``archives``. Every failure is a ``SourceError`` whose
 message a user can act on; ``retryable`` is True only when trying again later could help
 (timeouts, refused connections, server errors). Secrets never appear in a message: URLs are shown
 without their user-info (``redact``). What a source may download or unpack is bounded by the
@@ -21,7 +22,7 @@ from chalicelib import netguard, secrets
 from chalicelib.build.sources import ftp, git, http, s3, svn
 from chalicelib.build.sources.base import Budget, Job, SourceError, redact
 
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_TIMEOUT", "SourceError", "fetch", "redact"]
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_TIMEOUT", "SourceError", "fetch", "redact", "resolve"]
 
 DEFAULT_TIMEOUT = 60
 DEFAULT_MAX_BYTES = 4 * 1024 ** 3
@@ -35,6 +36,17 @@ def fetch(source: dict, dest: str | Path, *, timeout: float = DEFAULT_TIMEOUT,
 
     `timeout` bounds every network operation (seconds); `max_bytes` bounds what is downloaded
     and what an archive unpacks to.
+    """
+    resolve(source, dest, timeout=timeout, max_bytes=max_bytes)
+    return Path(dest)
+
+
+def resolve(source: dict, dest: str | Path, *, timeout: float = DEFAULT_TIMEOUT,
+            max_bytes: int | None = DEFAULT_MAX_BYTES, since: str | None = None) -> dict:
+    """``fetch``, returning what the source resolved to (``chalicelib.build.provenance``).
+
+    `since` (git): the previous release's commit; the record's ``changes`` lists the commits
+    since it.
     """
     dest = Path(dest)
     kind = (source.get("type") or "").lower()
@@ -50,11 +62,10 @@ def fetch(source: dict, dest: str | Path, *, timeout: float = DEFAULT_TIMEOUT,
     _check_url(url, timeout)
     creds = secrets.resolve_credentials(source.get("credentials"))
     try:
-        fetcher(Job(url=url, ref=source.get("ref"), creds=creds, timeout=timeout,
-                    budget=Budget(max_bytes)), dest)
+        return fetcher(Job(url=url, ref=source.get("ref"), creds=creds, timeout=timeout,
+                           budget=Budget(max_bytes), since=since), dest)
     except netguard.Refused as exc:  # a redirect or a re-resolved name that breaks the rule
         raise SourceError(f"refused to fetch {redact(url)}: {exc.message}") from None
-    return dest
 
 
 def _check_url(url: str, timeout: float) -> None:

@@ -1,6 +1,7 @@
 """What every source fetcher shares: the error it raises, the byte budget, the job it is given.
 
-A fetcher module (``git``, ``svn``, ``ftp``, ``http``, ``s3``) exposes ``fetch(job, dest)``; the
+A fetcher module (``git``, ``svn``, ``ftp``, ``http``, ``s3``) exposes ``fetch(job, dest)``, which
+returns what the source resolved to (a ``chalicelib.build.provenance`` record); the
 dispatcher in ``chalicelib.build.sources`` builds the ``Job`` once (url, ref, resolved credentials,
 timeout, budget), so each fetcher takes only what it uses from it.
 """
@@ -66,6 +67,7 @@ class Job:
     creds: Credentials | None
     timeout: float
     budget: Budget
+    since: str | None = None  # git: the previous release's commit, to list the changes since
 
 
 def redact(url: str) -> str:

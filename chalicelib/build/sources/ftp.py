@@ -18,12 +18,16 @@ import urllib.parse
 from pathlib import Path
 
 from chalicelib import netguard
+from chalicelib.build import provenance
 from chalicelib.build.sources.archives import check_name, download_slot, materialise
 from chalicelib.build.sources.base import CHUNK, Budget, Job, SourceError, redact
 
 
-def fetch(job: Job, dest: Path) -> None:
-    """Download the file or directory tree at `job.url` into `dest`."""
+def fetch(job: Job, dest: Path) -> dict:
+    """Download the file or directory tree at `job.url` into `dest`.
+
+    Returns the provenance record: the URL and, for one file, its ``MDTM`` modification time.
+    """
     parts = urllib.parse.urlsplit(job.url)
     host, port = parts.hostname or "", parts.port or 21
     remote = urllib.parse.unquote(parts.path) or "/"
@@ -43,6 +47,9 @@ def fetch(job: Job, dest: Path) -> None:
         except ftplib.error_perm:
             raise SourceError(f"authentication failed for {redact(job.url)}") from None
         _download(ftp, remote, dest, job.budget)
+        modified = _mdtm(ftp, remote)
+        return provenance.record(parts.scheme, redact(job.url), last_modified=modified,
+                                 revision=modified)
     except ftplib.error_perm as exc:
         raise SourceError(f"the FTP server refused {redact(job.url)}: {exc}") from None
     except ssl.SSLCertVerificationError as exc:
@@ -56,6 +63,17 @@ def fetch(job: Job, dest: Path) -> None:
             ftp.close()
         except OSError:
             pass
+
+
+def _mdtm(ftp: ftplib.FTP, remote: str) -> str | None:
+    """The file's modification time (``MDTM``, UTC ``YYYYMMDDhhmmss``); None for a directory or a
+    server without MDTM."""
+    try:
+        answer = ftp.sendcmd(f"MDTM {remote}")
+    except (*ftplib.all_errors, EOFError):
+        return None
+    code, _, value = answer.partition(" ")
+    return value.strip() if code == "213" and value.strip() else None
 
 
 class _Guarded:

@@ -1,8 +1,10 @@
 """Fetch a git source with dulwich (no git binary, so it runs in Lambda).
 
-A depth-1 fetch of the tag, branch, full ref or commit asked for (HEAD when none) into a
-throw-away bare repository, then the tree is written out directly, so no ``.git`` ever reaches
-the scratch directory. Submodules are skipped. Credentials become HTTP basic auth (username
+A depth-1 fetch of the tag, branch, full ref or commit asked for (HEAD when none) into a throw-away
+bare repository, then the tree is written out directly, so no ``.git`` ever reaches the scratch
+directory. With the previous release's commit (``job.since``) the clone is deepened (8, 64, 512,
+... commits, at most ``FABU_GIT_HISTORY_DEPTH``, default 1000) just until that commit is in it, to
+list the commits between them. Submodules are skipped. Credentials become HTTP basic auth (username
 ``x-access-token`` when only a token is given).
 
 Over http(s) dulwich gets ``netclients.pool_manager``: connections only to addresses the network
@@ -18,7 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from chalicelib import netclients, netguard
+from chalicelib import config, netclients, netguard
+from chalicelib.build import provenance
 from chalicelib.build.sources.base import Budget, Job, SourceError, host_port, redact
 
 _NETWORK_ERRORS = {"MaxRetryError", "NewConnectionError", "ConnectTimeoutError",
@@ -30,8 +33,12 @@ class _RefNotFound(Exception):
     """Raised inside dulwich's determine_wants to stop before any object is fetched."""
 
 
-def fetch(job: Job, dest: Path) -> None:
-    """Write the tree of `job.ref` (HEAD when None) of the repository at `job.url` into `dest`."""
+def fetch(job: Job, dest: Path) -> dict:
+    """Write the tree of `job.ref` (HEAD when None) of the repository at `job.url` into `dest`.
+
+    Returns the provenance record: the commit the ref resolved to and, with `job.since`, the
+    commits since that one (``_changes``).
+    """
     from dulwich.repo import Repo
 
     client, path = _git_client(job)
@@ -55,6 +62,55 @@ def fetch(job: Job, dest: Path) -> None:
             raise _fetch_error(exc, job) from None
         commit = _peel(repo, chosen["sha"])
         _write_tree(repo, repo[commit.tree], dest, job.budget)
+        head = commit.id.decode()
+        entry = provenance.commit_entry(head, commit)
+        found = provenance.record("git", redact(job.url), ref=job.ref or "HEAD", revision=head,
+                                  commit=head, subject=entry["subject"], author=entry["author"],
+                                  date=entry["date"])
+        if job.since:
+            found["changes"] = _changes(client, path, repo, head, job)
+        return found
+
+
+def _changes(client, path, repo, head: str, job: Job) -> dict:
+    """The commits since `job.since`: deepen the shallow clone step by step (8x each time, at
+    most ``FABU_GIT_HISTORY_DEPTH`` commits deep) until that commit is in it or it is complete."""
+    previous = job.since.lower()
+    if previous == head:
+        return {"total": 0, "truncated": False, "commits": []}
+    cap, depth = max(1, config.int_setting("FABU_GIT_HISTORY_DEPTH", 1000)), 1
+    while not _has(repo, previous) and repo.get_shallow() and depth < cap:
+        depth = min(cap, depth * 8)
+        try:
+            with _socket_timeout(job.timeout):
+                client.fetch(path, repo, determine_wants=lambda refs, depth=None: [head.encode()],
+                             depth=depth)
+        except Exception as exc:  # noqa: BLE001 - the tree is built: say why the list is missing
+            reason = exc.message if isinstance(exc, SourceError) else network_reason(str(exc))
+            return {"changes_unknown": provenance.clip(
+                f"could not fetch the history since {previous[:12]}: {reason}", "note")}
+    if _has(repo, previous):
+        return provenance.commits_between(lambda sha: _commit_or_none(repo, sha), head, previous)
+    if not repo.get_shallow():
+        why = f"previous commit {previous[:12]} is not an ancestor of {head[:12]}"
+    else:
+        why = (f"previous commit {previous[:12]} is not among the {depth} newest commits of "
+               f"{head[:12]} (FABU_GIT_HISTORY_DEPTH)")
+    return {"changes_unknown": why}
+
+
+def _has(repo, sha: str) -> bool:
+    return sha.encode() in repo.object_store
+
+
+def _commit_or_none(repo, sha: str):
+    """The commit `sha` of the fetched history; None past its shallow end."""
+    from dulwich.objects import Commit
+    try:
+        obj = repo.object_store[sha.encode()]
+    except KeyError:
+        return None
+    return obj if isinstance(obj, Commit) else None
 
 
 def pick_ref(refs: dict, ref: str | None) -> str | None:

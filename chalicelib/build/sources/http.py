@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from chalicelib import netclients
+from chalicelib.build import provenance
 from chalicelib.build.sources.archives import download_slot, materialise
 from chalicelib.build.sources.base import Job, SourceError, host_port, redact
 from chalicelib.secrets import Credentials
@@ -24,8 +25,12 @@ from chalicelib.secrets import Credentials
 _OPENER = netclients.opener(redirects=True)
 
 
-def fetch(job: Job, dest: Path) -> None:
-    """Download the file at `job.url` into `dest` under its own name, or unpack it there."""
+def fetch(job: Job, dest: Path) -> dict:
+    """Download the file at `job.url` into `dest` under its own name, or unpack it there.
+
+    Returns the provenance record: the final URL (after redirects, without user-info) and the
+    final response's ``ETag`` and ``Last-Modified``.
+    """
     shown = redact(job.url)
     request = urllib.request.Request(job.url, headers={"User-Agent": "fabu-builder"})
     if job.creds:
@@ -37,6 +42,7 @@ def fetch(job: Job, dest: Path) -> None:
             with open(tmp, "wb") as out:
                 job.budget.copy(response, out)
             materialise(tmp, name, dest, job.budget)
+            headers, final = response.headers, response.geturl() or job.url
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
             raise SourceError(f"authentication failed for {shown} (HTTP {exc.code})") from None
@@ -51,6 +57,9 @@ def fetch(job: Job, dest: Path) -> None:
         raise SourceError(f"timed out after {job.timeout}s reading {shown}", retryable=True) from None
     except (ConnectionError, ssl.SSLError) as exc:
         raise SourceError(f"download of {shown} failed: {exc}", retryable=True) from None
+    etag, modified = headers.get("ETag"), headers.get("Last-Modified")
+    return provenance.record(urllib.parse.urlsplit(job.url).scheme, redact(final), etag=etag,
+                             last_modified=modified, revision=etag or modified)
 
 
 def authorization(creds: Credentials) -> str:

@@ -4,6 +4,7 @@ A key that names an object is one file (an archive is unpacked); otherwise the k
 every object under it lands at its relative path. The builder's own role reads the bucket;
 AccessDenied and NoSuchBucket/NoSuchKey are final, other AWS errors may pass on a retry.
 """
+import hashlib
 import posixpath
 import urllib.parse
 from pathlib import Path
@@ -11,25 +12,38 @@ from pathlib import Path
 import botocore.exceptions
 
 from chalicelib import aws
+from chalicelib.build import provenance
 from chalicelib.build.sources.archives import download_slot, materialise, safe_join
 from chalicelib.build.sources.base import Budget, Job, SourceError
 
 
-def fetch(job: Job, dest: Path) -> None:
-    """Copy the object or every object under the prefix `job.url` names into `dest`."""
+def fetch(job: Job, dest: Path) -> dict:
+    """Copy the object or every object under the prefix `job.url` names into `dest`.
+
+    Returns the provenance record: one object's ETag and VersionId (as HeadObject saw them: the
+    copy is not pinned, so a bucket that grants only s3:GetObject still works); for a prefix, the
+    object count and a sha256 over every key and ETag.
+    """
     url = job.url
     parts = urllib.parse.urlsplit(url)
     bucket, key = parts.netloc, parts.path.lstrip("/")
     s3 = aws.client("s3")
     try:
-        if key and not key.endswith("/") and _exists(s3, bucket, key):
+        head = _head(s3, bucket, key) if key and not key.endswith("/") else None
+        if head is not None:
+            version = head.get("VersionId")
             with download_slot(dest) as tmp:
                 _copy(s3, bucket, key, tmp, job.budget)
                 materialise(tmp, posixpath.basename(key), dest, job.budget)
-            return
-        if not _copy_prefix(s3, bucket, key if not key or key.endswith("/") else f"{key}/", dest,
-                            job.budget):
+            etag = (head.get("ETag") or "").strip('"') or None
+            return provenance.record("s3", url, etag=etag, version_id=version,
+                                     revision=version if version not in (None, "null") else etag)
+        listing = hashlib.sha256()
+        count = _copy_prefix(s3, bucket, key if not key or key.endswith("/") else f"{key}/", dest,
+                             job.budget, listing)
+        if not count:
             raise SourceError(f"nothing found at {url}")
+        return provenance.record("s3", url, objects=count, revision=f"sha256:{listing.hexdigest()}")
     except botocore.exceptions.ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("AccessDenied", "403"):
@@ -41,9 +55,9 @@ def fetch(job: Job, dest: Path) -> None:
         raise SourceError(f"could not read {url}: {exc}", retryable=True) from None
 
 
-def _copy_prefix(s3, bucket, prefix, dest, budget):
-    """Copy every object under `prefix`; False when there was none."""
-    found = False
+def _copy_prefix(s3, bucket, prefix, dest, budget, listing):
+    """Copy every object under `prefix`, hashing each key and ETag into `listing`; the count."""
+    found = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             rel = obj["Key"][len(prefix):]
@@ -52,17 +66,18 @@ def _copy_prefix(s3, bucket, prefix, dest, budget):
             target = safe_join(dest, rel)
             target.parent.mkdir(parents=True, exist_ok=True)
             _copy(s3, bucket, obj["Key"], target, budget)
-            found = True
+            listing.update(f"{rel}\t{obj.get('ETag', '')}\n".encode())
+            found += 1
     return found
 
 
-def _exists(s3, bucket, key):
+def _head(s3, bucket, key):
+    """The object's HeadObject answer; None when there is no such object."""
     try:
-        s3.head_object(Bucket=bucket, Key=key)
-        return True
+        return s3.head_object(Bucket=bucket, Key=key)
     except botocore.exceptions.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return False
+            return None
         raise
 
 

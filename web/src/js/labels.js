@@ -150,6 +150,8 @@ export const EVENT_LABELS = Object.freeze({
   'rollout.analysis_passed': 'Canary analysis passed',
   'rollout.analysis_failed': 'Canary analysis failed',
   'rollout.freeze_override': 'Promoted through the freeze',
+  'release.promoted': 'Release promoted',
+  'release.promotion_failed': 'Automatic promotion failed',
   'stage.frozen': 'Stage frozen',
   'stage.thawed': 'Stage thawed',
   'host.succeeded': 'Host deployed',

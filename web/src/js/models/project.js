@@ -5,7 +5,8 @@ import { apiRequest } from '../sync.js';
 
 // Fields the server computes: never sent back on a save.
 const READ_ONLY = ['id', 'rev', 'etag', 'created_at', 'created_by', 'updated_at', 'updated_by',
-  'pending', 'release', 'releases', 'rollout', 'hosts_view', 'host_total', 'fleet_members'];
+  'pending', 'release', 'releases', 'rollout', 'hosts_view', 'host_total', 'fleet_members',
+  'promotion'];
 
 // {done, failed, busy, total} from a {status: count} map (status.js says which status is which).
 export function tally(counts) {

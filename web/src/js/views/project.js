@@ -12,6 +12,7 @@ import { absolute } from '../times.js';
 import { ControlsView } from './controls.js';
 import { HeaderView } from './header.js';
 import { HostsTableView } from './hosts_table.js';
+import { PromotionView } from './promotion.js';
 import { ReleasesView } from './releases.js';
 import { RolloutView } from './rollout.js';
 import { ScheduledView } from './scheduled.js';
@@ -21,6 +22,7 @@ const PAGE = html`
   <div class="load-error alert error" role="alert" hidden></div>
   <div class="header-slot"></div>
   <div class="controls-slot"></div>
+  <div class="promotion-slot"></div>
   <div class="scheduled-slot"></div>
   <div class="rollout-slot"></div>
   <section class="card" aria-labelledby="hosts-title">
@@ -114,15 +116,16 @@ export const ProjectView = Base.extend({
     this.$el.html(String(PAGE));
     this.header = new HeaderView({ model: this.model });
     this.controls = new ControlsView({ model: this.model });
+    this.promotion = new PromotionView({ model: this.model });
     this.scheduled = new ScheduledView({ model: this.model });
     this.rollout = new RolloutView({ model: this.model });
     this.table = new HostsTableView({ collection: this.hosts, projectId: this.model.id,
       queryString: this.queryString });
     this.releases = new ReleasesView({ model: this.model });
     this.reportView = new HostReportView({ el: this.$('.report-body') });
-    this.subviews = [this.header, this.controls, this.scheduled, this.rollout, this.table,
-      this.releases, this.reportView];
-    for (const view of [this.controls, this.scheduled, this.releases]) {
+    this.subviews = [this.header, this.controls, this.promotion, this.scheduled, this.rollout,
+      this.table, this.releases, this.reportView];
+    for (const view of [this.controls, this.promotion, this.scheduled, this.releases]) {
       this.listenTo(view, 'changed', this.refresh);
     }
     this.$('.hosts-slot').append(this.table.render().el);
@@ -137,6 +140,7 @@ export const ProjectView = Base.extend({
     if (!this.header.el.parentNode) {
       this.$('.header-slot').append(this.header.render().el);
       this.$('.controls-slot').append(this.controls.render().el);
+      this.$('.promotion-slot').append(this.promotion.render().el);
       this.$('.scheduled-slot').append(this.scheduled.render().el);
       this.$('.rollout-slot').append(this.rollout.render().el);
       this.$('.releases-slot').append(this.releases.render().el);

@@ -1,10 +1,12 @@
 // A project's release history (newest first, as GET /api/v1/project/{id} returns `releases`):
-// version, build state, when it was built, size and checksum, how many hosts run it, and "Roll
+// version (and what it was built from: provenance.js), build state, when it was built, size and
+// checksum, how many hosts run it, and "Roll
 // back to this version" for a ready release — confirmed first, then POST .../rollback?to=V.
 import { html } from '../html.js';
 import { humanize, labelOf } from '../labels.js';
 import { CONTROL_STATES, ReleaseState } from '../status.js';
 import { absolute } from '../times.js';
+import { ProvenanceView } from './provenance.js';
 import { Base, badge, confirmAction, flash, timeTag } from './ui.js';
 
 function size(bytes) {
@@ -25,14 +27,15 @@ function refusal(release, rollout) {
   return '';
 }
 
-function row(release, { project, rollout, seen }) {
+function row(release, { project, rollout, seen, builtFrom }) {
   const why = refusal(release, rollout);
   const running = seen[release.version] || 0;
   const marks = [release.version === project.version ? 'desired' : '',
     rollout && release.version === rollout.version ? 'rollout' : ''].filter(Boolean);
   return html`<tr data-version="${release.version}">
     <th scope="row">${release.version}${marks.length
-      ? html` <span class="muted">(${marks.join(', ')})</span>` : ''}</th>
+      ? html` <span class="muted">(${marks.join(', ')})</span>` : ''}${builtFrom[release.version]
+      ? html`<div class="muted built-from">${builtFrom[release.version]}</div>` : ''}</th>
     <td>${badge('ReleaseState', release.state)}${release.error
       ? html`<div class="muted release-error">${humanize(release.error)}</div>` : ''}</td>
     <td>${timeTag(release.created_at)}</td>
@@ -48,6 +51,7 @@ function row(release, { project, rollout, seen }) {
 const FRAME = html`
   <h2 id="releases-title">Releases</h2>
   <div class="releases-result" role="alert"></div>
+  <div class="provenance-slot"></div>
   <div class="table-wrap">
     <table class="releases">
       <thead><tr><th scope="col">Version</th><th scope="col">Build</th><th scope="col">Built</th>
@@ -66,10 +70,14 @@ export const ReleasesView = Base.extend({
 
   initialize() {
     this.listenTo(this.model, 'change:releases change:rollout change:hosts_view change:version', this.draw);
+    this.provenance = new ProvenanceView({ model: this.model });
+    this.subviews = [this.provenance];
+    this.listenTo(this.provenance, 'built-from', this.draw);
   },
 
   render() {
     this.$el.html(String(FRAME));
+    this.$('.provenance-slot').append(this.provenance.render().el);
     this.draw();
     return this;
   },
@@ -77,7 +85,8 @@ export const ReleasesView = Base.extend({
   draw() {
     const releases = this.model.get('releases') || [];
     const context = { project: this.model.toJSON(), rollout: this.model.get('rollout'),
-      seen: (this.model.get('hosts_view') || {}).versions_seen || {} };
+      seen: (this.model.get('hosts_view') || {}).versions_seen || {},
+      builtFrom: this.provenance.builtFrom };
     const focused = (this.$('.roll-back-to:focus')[0] || {}).dataset?.version;
     this.$('tbody').html(String(html`${releases.map((r) => row(r, context))}`));
     this.$('.releases-empty').prop('hidden', releases.length > 0);

@@ -76,7 +76,8 @@ function panel(r, overall) {
   }
   const last = (r.waves || []).length - 1;
   return html`
-    <h2 id="rollout-title">Rollout ${r.version}${r.previous_version
+    <h2 id="rollout-title">Rollout ${r.revision
+      ? html`<span class="config-revision">config revision ${r.revision} of</span> ` : ''}${r.version}${r.previous_version
       ? html` <span class="muted">(from ${r.previous_version})</span>` : ''} ${badge('RolloutState', r.state)}</h2>
     ${r.reason ? html`<p class="rollout-reason">${humanize(r.reason)}</p>` : ''}
     ${facts(r)}
