@@ -42,6 +42,9 @@ PHASES = ("pre-deploy", "do-deploy", "post-deploy")
 MEMORY_MB = {"rest": 512, "url": 256, "jobs": 512}
 #: Lambda gives a function one vCPU at 1,769 MB and a share in proportion below it.
 FULL_VCPU_MB = 1769
+#: Bytes of HTTP status line and headers in a front's answer besides its body (API Gateway and
+#: Function URLs add request and trace ids, date, content type and length): data transfer out.
+RESPONSE_HEADER_BYTES = 400
 
 
 def billed_seconds(cpu: float, calls: int, memory_mb: int) -> float:
@@ -96,6 +99,7 @@ class Fronts:
         except ImportError:
             self.url_handler = None
         self.billed = {"rest": [], "url": []}
+        self.out_bytes = 0  # what the fronts answered, headers included (data transfer out)
 
     def call(self, front, host, method, path, query=None, body=None):
         arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/fabu-host/{host}"
@@ -104,19 +108,20 @@ class Fronts:
         event = (self._url_event if front == "url" else self._rest_event)(
             arn, method, path, query or {}, body)
         calls_before = sum(self.meter.calls.values())
-        cpu_before = time.thread_time()
+        cpu_before = time.thread_time() - self.meter.thread_overhead()
         with self.meter.section(f"host-{front}"):
             if front == "url":
                 answer = self.url_handler(event, None)
             else:
                 answer = self.app(event, _Context())
-        cpu = time.thread_time() - cpu_before
+        cpu = time.thread_time() - self.meter.thread_overhead() - cpu_before
         n_calls = sum(self.meter.calls.values()) - calls_before
         self.billed[front].append(billed_seconds(cpu, n_calls, MEMORY_MB[front]))
         status = answer["statusCode"]
         text = answer.get("body") or ""
         if answer.get("isBase64Encoded"):
             text = base64.b64decode(text).decode("utf-8")
+        self.out_bytes += len(text.encode("utf-8")) + RESPONSE_HEADER_BYTES
         return status, text
 
     @staticmethod
@@ -250,6 +255,7 @@ class _Day:
         return {"hours": second / 3600, **self.stats, "jobs": dict(self.jobs),
                 "calls": {f"{svc}:{op}": n for (svc, op), n in totals["calls"].items()},
                 "read_units": totals["read_units"], "write_units": totals["write_units"],
+                "out_bytes": self.fronts.out_bytes,
                 "billed": {f: list(v) for f, v in self.fronts.billed.items()}}
 
     def run(self, begin, end):
@@ -273,9 +279,10 @@ class _Day:
         meter = self.meter
         with meter.section("jobs"):
             calls_before = sum(meter.calls.values())
-            cpu_before = time.process_time()  # the drivers run on the ticker's threads
+            # the drivers run on the ticker's threads; the meter's own work is not theirs
+            cpu_before = time.process_time() - meter.overhead
             outcome = self.ticker.run_once(self.clock.now)
-            cpu = time.process_time() - cpu_before
+            cpu = time.process_time() - meter.overhead - cpu_before
             n = sum(meter.calls.values()) - calls_before
         invoked = sum(1 for v in outcome.values() if v == "ok") + sum(
             v.get("handled", 0) + v.get("failed", 0) for v in outcome.values() if isinstance(v, dict))
@@ -342,6 +349,7 @@ def simulate(n_hosts, hours):
     stats.update(polls=0, host_requests=0, deploys=0)
     jobs.update(invocations=0, gb_seconds=0.0)
     fronts.billed = {"rest": [], "url": []}
+    fronts.out_bytes = 0
     meter.install()
     day.rollout_at = int(ROLLOUT_AT.total_seconds())
     day.run(0, int(hours * 3600))
@@ -358,7 +366,7 @@ def simulate(n_hosts, hours):
         "calls": {f"{svc}:{op}": n for (svc, op), n in totals["calls"].items()},
         "read_units": totals["read_units"], "write_units": totals["write_units"],
         "host_read_units": host_totals["read_units"], "host_write_units": host_totals["write_units"],
-        "log_bytes": logs.bytes,
+        "log_bytes": logs.bytes, "out_bytes": fronts.out_bytes,
         "lambda": {"rest": {"mean_billed_seconds": billed["rest"], "memory_gb": MEMORY_MB["rest"] / 1024},
                    "url": {"mean_billed_seconds": billed["url"], "memory_gb": MEMORY_MB["url"] / 1024},
                    "jobs": jobs},

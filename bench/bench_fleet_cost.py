@@ -29,12 +29,17 @@ function's share of a vCPU (Lambda gives one vCPU at 1,769 MB), plus 6 ms of AWS
 AWS call, rounded up to the billed millisecond. The memory sizes are the template's
 (``.chalice/config.json``, ``infra/package.py``).
 
-Prices: AWS list prices, us-east-1, on 2026-11-30 (``PRICES``); API Gateway REST's first tier.
+Prices: AWS list prices, us-east-1, on 2026-11-30 (``PRICES``). API Gateway REST requests are
+priced over its monthly volume tiers at each fleet size ($3.50 a million up to 333 million a
+month, $2.80 for the next 667 million: a fleet past about 38,500 hosts); the REST total at the
+first tier's price is printed beside it. Data transfer out: each answer's body plus
+``RESPONSE_HEADER_BYTES`` at the internet rate (hosts outside AWS), with no free allowance.
 Lambda's own START/END/REPORT lines are off (``LoggingConfig`` system log level WARN, set by
 ``make package``), so CloudWatch Logs is what fabu itself logs at WARN and above: counted.
 
     .venv/bin/python bench/bench_fleet_cost.py            # about 40 minutes on 2 cores
-    .venv/bin/python bench/bench_fleet_cost.py --sizes 10,30 --check 20 --hours 24
+    .venv/bin/python bench/bench_fleet_cost.py --sizes 10,30 --check 20 --save /tmp/days.json
+    .venv/bin/python bench/bench_fleet_cost.py --sizes 10,30 --check 20 --load /tmp/days.json
 """
 import argparse
 import collections
@@ -49,6 +54,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 #: US dollars, us-east-1 list prices.
 PRICES = {
     "apigw_rest_per_m": 3.50,        # REST API, first 333 million requests a month
+    # REST API requests a month, per million: the tiers (millions of requests, price)
+    "apigw_rest_tiers": ((333, 3.50), (667, 2.80), (19_000, 2.38), (float("inf"), 1.51)),
+    "data_out_per_gb": 0.09,         # to the internet (hosts outside AWS); no free allowance
     "lambda_request_per_m": 0.20,
     "lambda_gb_second": 0.0000166667,
     "ddb_rru_per_m": 0.125,          # on demand, per million read request units
@@ -68,11 +76,22 @@ FLEETS = (1_000, 10_000, 100_000)
 POLLER_RECEIVES_PER_DAY = 3 * 5 * 3 * 60 * 24
 DAYS_PER_MONTH = 30
 TARGETS = {"rest": 0.035, "url": 0.01}
+APIGW = "API Gateway (REST) requests"
 
 
 # ---------------------------------------------------------------------------------------------
 # the two fits and the prices (the parent process)
 # ---------------------------------------------------------------------------------------------
+def apigw_rest_month(millions: float) -> float:
+    """Dollars of ``millions`` REST API requests in a month, over API Gateway's price tiers."""
+    dollars, below = 0.0, 0.0
+    for size, price in PRICES["apigw_rest_tiers"]:
+        in_tier = min(max(millions - below, 0.0), size)
+        dollars += in_tier * price
+        below += size
+    return dollars
+
+
 def _run_day(hosts: int, hours: float) -> dict:
     """One simulated day in a fresh process (its own moto server and table prefix)."""
     out = subprocess.run([sys.executable, os.path.join(HERE, "_fleetday.py"), "--hosts", str(hosts),
@@ -96,10 +115,10 @@ def _month_cost(day: dict, front: str) -> dict:
     requests = day["host_requests"]
     lambdas = day["lambda"]
     if front == "rest":
-        lines["API Gateway (REST) requests"] = requests * p["apigw_rest_per_m"] / 1e6
+        lines[APIGW] = requests * p["apigw_rest_per_m"] / 1e6  # re-priced by tier in ``at``
         host_fn = lambdas["rest"]
     else:
-        lines["API Gateway (REST) requests"] = 0.0
+        lines[APIGW] = 0.0
         host_fn = lambdas["url"]
     # every host request is one invocation of the front's function, at its measured duration
     lines["Lambda requests (host front)"] = requests * p["lambda_request_per_m"] / 1e6
@@ -121,6 +140,7 @@ def _month_cost(day: dict, front: str) -> dict:
     s3_put = sum(n for (svc, op), n in calls.items() if svc == "s3" and op not in ("GetObject", "HeadObject", "ListObjectsV2", "ListObjectVersions"))
     lines["S3 requests"] = s3_get * p["s3_get_per_k"] / 1e3 + s3_put * p["s3_put_per_k"] / 1e3
     lines["CloudWatch Logs"] = day["log_bytes"] / 1e9 * p["logs_ingest_per_gb"]
+    lines["Data transfer out (host answers)"] = day["out_bytes"] / 2**30 * p["data_out_per_gb"]
     return {k: v * DAYS_PER_MONTH for k, v in lines.items()}
 
 
@@ -130,6 +150,7 @@ def _rest_day(day: dict) -> dict:
     factor = 24.0 / rest["hours"]
     return {"hosts": day["hosts"], "host_requests": rest["host_requests"] * factor,
             "read_units": rest["read_units"] * factor, "write_units": rest["write_units"] * factor,
+            "out_bytes": rest["out_bytes"] * factor,
             "calls": {k: v * factor for k, v in rest["calls"].items()}, "log_bytes": 0,
             "lambda": {"rest": dict(day["lambda"]["rest"],
                                     mean_billed_seconds=rest["lambda_billed"]["rest"]),
@@ -152,18 +173,37 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="20,60", help="the two simulated fleets (hosts)")
     parser.add_argument("--check", type=int, default=40, help="a third fleet the line must predict")
     parser.add_argument("--hours", type=float, default=24.0, help="length of the simulated day")
+    parser.add_argument("--save", help="write the simulated days' counts to this JSON file")
+    parser.add_argument("--load", help="price the days saved by --save instead of running them")
     args = parser.parse_args(argv)
     small, large = (int(s) for s in args.sizes.split(","))
-    runs = {n: _run_day(n, args.hours) for n in sorted({small, large, args.check})}
+    if args.load:
+        runs = {int(n): day for n, day in json.load(open(args.load)).items()}
+    else:
+        runs = {n: _run_day(n, args.hours) for n in sorted({small, large, args.check})}
+    if args.save:
+        with open(args.save, "w") as out:
+            json.dump(runs, out)
     a, b = runs[small], runs[large]
     scale = 24.0 / args.hours
+    clamped = set()  # lines whose two measurements fell with the fleet (``at``)
 
-    def at(n: int, front: str, kind: str = "monthly") -> dict:
+    def at(n: int, front: str, kind: str = "monthly", tiered: bool = True) -> dict:
         """The cost lines of a fleet of ``n`` hosts: every count read on its line."""
         fixed = _months(a, front)[kind]
         other = _months(b, front)[kind]
-        return {k: (fixed[k] + (other[k] - fixed[k]) / (large - small) * (n - small)) * scale
-                for k in fixed}
+        lines = {}
+        for k in fixed:
+            slope = (other[k] - fixed[k]) / (large - small)
+            if slope < 0:  # a cost cannot fall as the fleet grows: noise on a fixed count
+                clamped.add(k)
+                lines[k] = max(fixed[k], other[k]) * scale  # the larger measurement, fixed
+            else:
+                lines[k] = (fixed[k] + slope * (n - small)) * scale
+        # API Gateway's price falls with the month's volume: the line is re-priced at n hosts
+        if tiered:
+            lines[APIGW] = apigw_rest_month(lines[APIGW] / PRICES["apigw_rest_per_m"])
+        return lines
 
     check = runs[args.check]
     predicted = {k: _line(a, b, lambda d: d[k])[0] + _line(a, b, lambda d: d[k])[1] * args.check
@@ -192,11 +232,17 @@ def main(argv=None) -> int:
         for k, v in per_host.items():
             if v:
                 print(f"  {k:<42} ${v:.5f}")
+        if front == "rest":
+            first_tier = sum(at(100_000, front, tiered=False).values()) / 100_000
+            print(f"  (every request at the first tier's $3.50 a million: ${first_tier:.4f})")
         for n in FLEETS:
             month = sum(at(n, front).values())
             every_day = sum(at(n, front, "daily").values())
             print(f"  {n:>7,} hosts: ${month:,.2f} a month (${month / n:.4f} per host); "
                   f"${every_day:,.2f} with a rollout every day")
+    if clamped:
+        print(f"\nfell from the smaller fleet to the larger (noise on a fixed cost), kept at the "
+              f"larger measurement: {', '.join(sorted(clamped))}")
     print(f"\nratio Function URL / REST API per host-month: {totals['url'] / totals['rest']:.2f}x")
     print(f"\nper host and poll: {b['per_poll']}")
     return 0 if ok else 1
