@@ -5,6 +5,7 @@
 // opens a reason field: the promotion is then sent with force and the reason (recorded).
 import { html } from '../html.js';
 import { humanize, labelOf } from '../labels.js';
+import { RolloutState } from '../status.js';
 import { apiRequest } from '../sync.js';
 import { span } from '../times.js';
 import { Base, confirmAction, flash } from './ui.js';
@@ -14,7 +15,7 @@ function upstreamStep(from) {
   if (!from.version) return html`<span class="step">${from.project} <span class="muted">(no rollout yet)</span></span>`;
   const soaking = from.soaking && from.soak_until
     ? html` <span class="soaking">soaking ${span((Date.parse(from.soak_until) - Date.now()) / 1000)}</span>` : '';
-  const mark = from.state === 'succeeded'
+  const mark = from.state === RolloutState.SUCCEEDED
     ? html`<span class="ok" aria-label="succeeded" title="succeeded">✓</span>`
     : html`<span class="state" title="${from.state}">(${labelOf('RolloutState', from.state).toLowerCase()})</span>`;
   return html`<span class="step" title="${from.summary || ''}">${from.project} ${from.version} ${mark}${soaking}</span>`;
@@ -25,7 +26,7 @@ function upstreamStep(from) {
 function target(project, chain) {
   const from = chain.from || {};
   if (chain.candidate) return { version: chain.candidate, force: Boolean(from.soaking) };
-  if (from.version && from.state !== 'succeeded' && from.version !== project.version) {
+  if (from.version && from.state !== RolloutState.SUCCEEDED && from.version !== project.version) {
     return { version: from.version, force: true };
   }
   return null;
