@@ -1,2 +1,3 @@
-"""The Lambda handler of the host protocol's Function URL (one line: ``chalicelib.hostfront.handler``)."""
+"""The Lambda handler of ``HostFront``, the host protocol's small front (its Function URL, and on
+AWS the REST API's host routes): one line, ``chalicelib.hostfront.handler``."""
 from chalicelib.hostfront.handler import handler  # noqa: F401

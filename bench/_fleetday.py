@@ -4,7 +4,9 @@ Runs in its own process (fabu's models bind their table names at import): a moto
 stage's resources, a simulated clock (every ``utcnow`` of fabu's modules reads it), ``--hosts``
 hosts in two projects, and the day minute by minute: each host's polls at its own offset, the
 ticker's round (the minute tick, its fan-out and every queue consumer), and at 10:00 a new version
-of one project rolled out to every host. Every AWS call is counted by ``_awsmeter``.
+of one project rolled out to every host. Every AWS call is counted by ``_awsmeter``. Half of the
+hosts call the REST API, half the Function URL: on AWS both invoke ``HostFront``
+(``host_front.handler``, 256 MB), each with its own event format (``Fronts``).
 """
 import argparse
 import base64
@@ -26,6 +28,7 @@ from _awsmeter import LATENCY_DEFAULT, Meter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from infra.package import MEMORY_MB as HOST_FRONT_MB  # noqa: E402 - HostFront's size
 ACCOUNT = "123456789012"
 INTERVAL, SPLAY = 300, 240
 PROJECTS = ("web", "tools")
@@ -37,9 +40,10 @@ START = datetime.datetime(2026, 12, 1, tzinfo=datetime.timezone.utc)
 PHASES = ("pre-deploy", "do-deploy", "post-deploy")
 
 
-#: The functions' memory (MB): the REST API's handler (.chalice/config.json ``lambda_memory_size``)
-#: and the Function URL's (``infra/package.py``), and the jobs' (the same 512 MB).
-MEMORY_MB = {"rest": 512, "url": 256, "jobs": 512}
+#: The functions' memory (MB): both host fronts invoke ``HostFront`` (``infra/package.py``: its
+#: Function URL, and the REST API's host routes, which ``make package`` points at it); the jobs
+#: run at the stage's default (``.chalice/config.json`` ``lambda_memory_size``, 512 MB).
+MEMORY_MB = {"rest": HOST_FRONT_MB, "url": HOST_FRONT_MB, "jobs": 512}
 #: Lambda gives a function one vCPU at 1,769 MB and a share in proportion below it.
 FULL_VCPU_MB = 1769
 #: Bytes of HTTP status line and headers in a front's answer besides its body (API Gateway and
@@ -87,33 +91,30 @@ class LogBytes(logging.Handler):
 
 
 class Fronts:
-    """The two host fronts, invoked in process as Lambda would, with their compute measured."""
+    """The two host fronts, invoked in process as Lambda would, with their compute measured.
+
+    Both invoke ``HostFront``'s handler (``host_front.handler``), each with its own event: the
+    REST API's host routes with API Gateway's Lambda proxy event (payload 1.0, the caller as its
+    IAM authorizer fills it: ``_rest_event``), the Function URL with payload 2.0
+    (``_url_event``). What differs in the bill is API Gateway's per-request price
+    (``bench_fleet_cost.py``) and the few lines of reading either event.
+    """
 
     def __init__(self, meter):
-        import app as chalice_app
+        import host_front
         self.meter = meter
-        self.app = chalice_app.app
-        try:
-            import host_front
-            self.url_handler = host_front.handler
-        except ImportError:
-            self.url_handler = None
+        self.handler = host_front.handler
         self.billed = {"rest": [], "url": []}
         self.out_bytes = 0  # what the fronts answered, headers included (data transfer out)
 
     def call(self, front, host, method, path, query=None, body=None):
         arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/fabu-host/{host}"
-        if front == "url" and self.url_handler is None:
-            front = "rest"
         event = (self._url_event if front == "url" else self._rest_event)(
             arn, method, path, query or {}, body)
         calls_before = sum(self.meter.calls.values())
         cpu_before = time.thread_time() - self.meter.thread_overhead()
         with self.meter.section(f"host-{front}"):
-            if front == "url":
-                answer = self.url_handler(event, None)
-            else:
-                answer = self.app(event, _Context())
+            answer = self.handler(event, None)
         cpu = time.thread_time() - self.meter.thread_overhead() - cpu_before
         n_calls = sum(self.meter.calls.values()) - calls_before
         self.billed[front].append(billed_seconds(cpu, n_calls, MEMORY_MB[front]))
@@ -126,6 +127,8 @@ class Fronts:
 
     @staticmethod
     def _rest_event(arn, method, path, query, body):
+        """API Gateway REST's proxy event (payload 1.0) of stage ``api``, as it invokes
+        ``HostFront`` for a host route."""
         parts = path.strip("/").split("/")  # api v1 host [deploy|report]
         resource = "/api/v1/{host}" + ("/" + parts[3] if len(parts) > 3 else "")
         return {"resource": resource, "path": path, "httpMethod": method,
@@ -141,6 +144,7 @@ class Fronts:
 
     @staticmethod
     def _url_event(arn, method, path, query, body):
+        """A Function URL's event (payload 2.0), the caller as Lambda verified it."""
         raw_query = "&".join(f"{k}={urllib.request.quote(v, safe='')}" for k, v in query.items())
         return {"version": "2.0", "routeKey": "$default", "rawPath": path,
                 "rawQueryString": raw_query, "queryStringParameters": query or None,
@@ -156,17 +160,6 @@ class Fronts:
                                    "requestId": "bench", "routeKey": "$default", "stage": "$default",
                                    "time": "", "timeEpoch": 0},
                 "body": json.dumps(body) if body is not None else None, "isBase64Encoded": False}
-
-
-class _Context:
-    """The bits of a Lambda context Chalice reads."""
-    aws_request_id = "bench"
-    function_name = "fabu-api"
-    memory_limit_in_mb = 512
-
-    @staticmethod
-    def get_remaining_time_in_millis():
-        return 30000
 
 
 class Host:
@@ -319,10 +312,7 @@ def simulate(n_hosts, hours):
     from chalicelib.projects import service
     from infra.ticker import Ticker
     import boto3
-    try:
-        import host_front  # noqa: F401
-    except ImportError:
-        pass
+    import host_front  # noqa: F401 - the host fronts' handler, so the clock patch reaches it
     _patch_clock(clock)
     logs = LogBytes()
     logging.getLogger().addHandler(logs)

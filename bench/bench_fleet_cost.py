@@ -8,9 +8,10 @@ request units computed from the items' sizes as AWS bills them):
   own splay (a per-host offset in [0, 240 s), as the agent derives it), saying what it runs
   (``?current=``); when something is pending it fetches the deploy script, downloads the release
   (one S3 GET, counted by hand: the host uses a presigned URL, not botocore) and reports its
-  three phases. Half of the hosts go through the REST front (the Chalice app's Lambda handler
-  with an API Gateway proxy event, as API Gateway's IAM authorizer hands it over), half through
-  the Function URL front (``host_front.handler`` with a Function URL event);
+  three phases. Half of the hosts go through the REST front (``host_front.handler``, the
+  256 MB ``HostFront`` function that API Gateway's host routes invoke, with API Gateway's proxy
+  event as its IAM authorizer hands it over), half through the Function URL front (the same
+  handler with a Function URL event);
 * every host is in 2 projects; at 10:00 the operator moves one of them to a new version: its
   build runs, and a rollout over EVERY host of the fleet (waves 1 %, 10 %, 100 %) runs to the end;
 * the minute tick, its fan-out, the queue consumers (builds, notifications, rollout drivers) and

@@ -1,8 +1,9 @@
 """Who may call a host route, without chalice: one rule for both HTTP fronts.
 
 The request context is API Gateway's shape (``{"accountId", "identity": {"userArn"}}``): the
-REST API's IAM authorizer fills it on AWS, ``chalicelib.auth.localauth`` in stage ``local``, and
-``chalicelib.hostfront.handler`` builds it from a Function URL's ``requestContext.authorizer.iam``.
+REST API's IAM authorizer fills it on AWS (for the Chalice app, and in the proxy payload 1.0 that
+invokes ``HostFront`` for the host routes), ``chalicelib.auth.localauth`` in stage ``local``, and
+``chalicelib.hostfront.payloads`` builds it from a Function URL's ``requestContext.authorizer.iam``.
 Only the host ``name`` itself passes; admins and other hosts are refused
 (``chalicelib.auth.authz``: 403 naming the reason).
 """

@@ -1,7 +1,8 @@
 """The four host routes, without chalice: check the caller, call one domain function, answer.
 
-Both fronts serve the host protocol through these functions: the REST API's Blueprint
-(``chalicelib.api.hosts``) and the Function URL's handler (``chalicelib.hostfront.handler``), so
+Every front serves the host protocol through these functions: the Chalice app's Blueprint
+(``chalicelib.api.hosts``: ``chalice local``) and HostFront's handler
+(``chalicelib.hostfront.handler``: the Function URL, and on AWS the REST API's host routes), so
 a route answers the same status, headers and body whichever front a host calls. Each route
 imports its domain module on first use: a poll never loads the deploy script's renderer (Jinja)
 or the report's transaction code.
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 
 from chalicelib.hostfront import identity, inputs
 
-#: The routes served, as the Function URL's 404 names them.
+#: The routes served, as the host front's 404 names them.
 HOST_ROUTES = ("GET /api/v1/{host}", "GET /api/v1/{host}/deploy", "POST /api/v1/{host}/report",
                "GET /api/v1/{host}/config")
 SCRIPT_HEADERS = {"Content-Type": "text/x-shellscript; charset=utf-8", "Cache-Control": "no-store"}

@@ -1,7 +1,8 @@
 """``GET /api/v1/{host}/config``: a deploy's secret config, only for the host holding its lease.
 
-Both fronts: the REST API (``chalice.test`` client, SigV4-signed as the host) and the Function
-URL handler (the event Lambda builds once it verified the caller). The lease is taken the way a
+Both fronts: the REST API as the Chalice app serves it (``chalice.test`` client, SigV4-signed as
+the host) and HostFront's handler with either event Lambda builds once the caller is verified (a
+Function URL's, or on AWS the REST API's proxy event). The lease is taken the way a
 host takes it (``GET /api/v1/{host}/deploy``); the parameters and secrets are in the emulator.
 """
 import base64
@@ -63,23 +64,21 @@ def test_the_lease_holder_gets_the_values_and_the_script_never_has_them(api, hos
     assert _decoded(response.json) == secrets["values"]  # plain values travel in the script
 
 
-def _front_event(path, query, arn):
-    context = {"accountId": "000000000000", "requestId": "r-1",
-               "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1"},
-               "authorizer": {"iam": {"accessKey": "AKIAHOST", "accountId": "000000000000",
-                                      "callerId": "AIDAHOST", "userArn": arn}}}
-    return {"version": "2.0", "rawPath": path, "rawQueryString": query, "headers": {},
-            "requestContext": context, "isBase64Encoded": False}
-
-
-def test_the_function_url_front_answers_the_same(api, host_client, secrets):
+@pytest.mark.parametrize("fmt", ["url", "rest"])
+def test_the_host_front_answers_the_same_through_both_doors(api, host_client, secrets, fmt):
+    """HostFront's handler with a Function URL event and with the REST API's proxy event."""
     from host_front import handler
+    from tests.hosts.test_function_url import front_event
     _leased(api, host_client, secrets["config"])
     path = f"/api/v1/{HOST}/config"
-    answer = handler(_front_event(path, "deploy_id=d-1", HOST_ARN), None)
-    assert answer["statusCode"] == 200 and answer["headers"]["Cache-Control"] == "no-store"
+    answer = handler(front_event(fmt, "GET", path, query="deploy_id=d-1"), None)
+    assert answer["statusCode"] == 200, answer
+    assert answer["headers"] == {"Content-Type": "application/json", "Cache-Control": "no-store",
+                                 "Pragma": "no-cache"}
     assert _decoded(json.loads(answer["body"])) == secrets["values"]
-    refused = handler(_front_event(path, "deploy_id=d-1", OTHER_ARN), None)
+    rest = host_client.get(f"{path}?deploy_id=d-1")
+    assert {k: rest.headers.get(k) for k in answer["headers"]} == answer["headers"]
+    refused = handler(front_event(fmt, "GET", path, query="deploy_id=d-1", arn=OTHER_ARN), None)
     assert refused["statusCode"] == 403
 
 

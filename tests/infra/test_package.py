@@ -3,7 +3,8 @@
 Runs the real target once (``chalice package --merge-template infra/resources.json`` + cfn-lint)
 and reads the template a deploy would send to CloudFormation. The console's part: a private UI
 bucket read only by its CloudFront distribution (HTTPS), and ``infra.publish_ui`` publishing to
-that stack (its outputs read from CloudFormation, on the suite's emulator).
+that stack (its outputs read from CloudFormation, on the suite's emulator). The host front: a
+Function URL, and the REST API's four host routes sent to it.
 """
 import json
 import os
@@ -291,7 +292,7 @@ def test_the_host_front_is_a_function_url_with_iam_auth_on_the_api_handlers_code
     assert front["MemorySize"] <= 256 and front["Timeout"] <= 10
     for same in ("CodeUri", "Runtime", "Environment", "Role"):
         assert front[same] == api[same], same  # one code zip, the stage's settings and policy
-    assert "Events" not in front  # reached only through its URL
+    assert "Events" not in front  # its URL and the REST API's host routes (below) call it
     assert package["Outputs"]["HostFrontURL"]["Value"] == {
         "Fn::GetAtt": ["HostFrontUrl", "FunctionUrl"]}
 
@@ -327,3 +328,45 @@ def test_every_function_logs_warnings_without_the_platforms_per_invocation_lines
     for name, function in functions.items():
         assert function["Properties"]["LoggingConfig"] == {
             "LogFormat": "JSON", "ApplicationLogLevel": "WARN", "SystemLogLevel": "WARN"}, name
+
+
+#: The host protocol's routes: on AWS the REST API sends them to the host front too.
+_HOST_ROUTES = {("/api/v1/{host}", "get"), ("/api/v1/{host}/deploy", "get"),
+                ("/api/v1/{host}/report", "post"), ("/api/v1/{host}/config", "get")}
+
+
+def test_the_rest_apis_host_routes_invoke_the_host_front_and_every_other_path_the_api(package):
+    from fnmatch import fnmatchcase
+    paths = package["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    to_front, to_api = set(), set()
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            integration = operation.get("x-amazon-apigateway-integration", {})
+            if integration.get("type") != "aws_proxy":
+                continue  # the CORS preflights: API Gateway answers them itself
+            uri = _sub(integration["uri"])
+            assert uri.startswith("arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/"
+                                  "2015-03-31/functions/") and uri.endswith("/invocations"), uri
+            if "${HostFront.Arn}" in uri:
+                to_front.add((path, method))
+            else:
+                assert "${APIHandler.Arn}" in uri, (path, method, uri)
+                to_api.add((path, method))
+    assert to_front == _HOST_ROUTES
+    assert ("/api/v1/project", "post") in to_api and len(to_api) > 20
+    # API Gateway may invoke the host front from this REST API only, for those routes only
+    front = {"Fn::GetAtt": ["HostFront", "Arn"]}
+    permissions = [p["Properties"] for p in _of_type(package, "AWS::Lambda::Permission").values()
+                   if p["Properties"]["FunctionName"] in (front, {"Ref": "HostFront"})]
+    assert permissions
+    api_arn = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${RestAPI}/"
+    for permission in permissions:
+        assert permission["Action"] == "lambda:InvokeFunction"
+        assert permission["Principal"] == "apigateway.amazonaws.com"
+        assert _sub(permission["SourceArn"]).startswith(api_arn), permission
+    for path, method in _HOST_ROUTES:  # the ARN of a real request of stage api
+        called = f"{api_arn}api/{method.upper()}{path.replace('{host}', 'web-1.example.com')}"
+        assert any(fnmatchcase(called, _sub(p["SourceArn"])) for p in permissions), called
+    for called in (f"{api_arn}api/PUT/api/v1/web-1.example.com",
+                   f"{api_arn}api/POST/api/v1/project", f"{api_arn}api/DELETE/api/v1/freeze"):
+        assert not any(fnmatchcase(called, _sub(p["SourceArn"])) for p in permissions), called
