@@ -38,7 +38,7 @@ first tier's price is printed beside it. Data transfer out: each answer's body p
 Lambda's own START/END/REPORT lines are off (``LoggingConfig`` system log level WARN, set by
 ``make package``), so CloudWatch Logs is what fabu itself logs at WARN and above: counted.
 
-    .venv/bin/python bench/bench_fleet_cost.py            # about 40 minutes on 2 cores
+    .venv/bin/python bench/bench_fleet_cost.py            # about 40 minutes on 2 cores (idle)
     .venv/bin/python bench/bench_fleet_cost.py --sizes 10,30 --check 20 --save /tmp/days.json
     .venv/bin/python bench/bench_fleet_cost.py --sizes 10,30 --check 20 --load /tmp/days.json
 """
