@@ -10,6 +10,7 @@ import datetime
 import pytest
 
 from tests.conftest import base_project
+from tests.support.calls import dynamodb_calls
 from tests.support.fleet import Fleet, create, events_of, hosts_named, later, rollout_of, tick
 from tests.support.hosts import HOST, released_item, stored_beat, stored_item
 
@@ -24,23 +25,11 @@ def fleet(signed_client):
 
 
 def _counting():
-    """``(calls, stop)``: every DynamoDB request of the hosts-table models as (operation, key)."""
+    """Every DynamoDB request of the hosts-table models (and events) as (operation, key)."""
     from chalicelib.hosts.beat import Beat
     from chalicelib.models import Event, HostState
-    calls = []
-    clients = {id(c): c for c in (m._get_connection().connection.client
-                                  for m in (HostState, Beat, Event))}
-
-    def count(model, params, **kwargs):
-        key = params.get("Key", {}).get("project", {}).get("S")
-        calls.append((model.name, key))
-    for client in clients.values():
-        client.meta.events.register("before-parameter-build.dynamodb", count)
-
-    def stop():
-        for client in clients.values():
-            client.meta.events.unregister("before-parameter-build.dynamodb", count)
-    return calls, stop
+    return dynamodb_calls((HostState, Beat, Event), lambda operation, params: (
+        operation, params.get("Key", {}).get("project", {}).get("S")))
 
 
 def _partition(host):
@@ -57,12 +46,9 @@ def test_a_host_in_ten_projects_writes_at_most_two_beats_in_two_hours(aws):
     for n in range(10):
         stored_item(HOST, f"p{n}", "succeeded", target_version="1.0", running_version="1.0",
                     last_seen=T0 - datetime.timedelta(days=3))
-    calls, stop = _counting()
-    try:
+    with _counting() as calls:
         for n in range(24):
             assert poll.poll(HOST, now=T0 + 5 * n * MINUTES) is None
-    finally:
-        stop()
     writes = [c for c in calls if c[0] != "Query"]
     assert [c[0] for c in calls].count("Query") == 24
     assert writes == [("UpdateItem", "#beat"), ("UpdateItem", "#beat")]   # at 0 and 60 min
@@ -74,15 +60,12 @@ def test_racing_polls_write_the_beat_once_and_first_contact_once(aws):
     from chalicelib.hosts import poll
     from chalicelib.models import HostState
     stored_item(HOST, "web", "succeeded")
-    calls, stop = _counting()
-    try:
+    with _counting() as calls:
         poll.poll(HOST, now=T0)
         # a second poll that read the partition before the first one wrote: both conditions fail
         from chalicelib.hosts import beat
         assert beat.beat(HOST, None, T0 + MINUTES, active=False) is False
         poll.poll(HOST, now=T0 + 5 * MINUTES)
-    finally:
-        stop()
     assert sorted(c for c in calls if c[0] == "UpdateItem") == [
         ("UpdateItem", "#beat"), ("UpdateItem", "#beat"), ("UpdateItem", "web")]
     assert HostState.get(HOST, "web").last_seen == T0
@@ -258,23 +241,13 @@ def test_silence_reads_beats_in_batches_up_to_its_limit_and_says_so(aws):
     stored_item("alive.example.com", "web", "succeeded")
     from chalicelib.models import HostState
     items = [HostState.get(h, "web") for h in names + ["gone.example.com", "alive.example.com"]]
-    calls = _count_batch_gets()
-    everything = beat.silence(now)
-    everything.know(items)
-    assert calls["BatchGetItem"] == 2                      # 152 hosts: batches of 100
-    assert {i.host for i in items if everything.is_silent(i)} == set(names)
-    assert not everything.truncated and calls["BatchGetItem"] == 2   # asked without reading again
-    bounded = beat.silence(now, limit=100)
-    bounded.know(items)
+    with dynamodb_calls([beat.Beat]) as calls:
+        everything = beat.silence(now)
+        everything.know(items)
+        assert calls.count("BatchGetItem") == 2                # 152 hosts: batches of 100
+        assert {i.host for i in items if everything.is_silent(i)} == set(names)
+        assert not everything.truncated and calls.count("BatchGetItem") == 2   # not read again
+        bounded = beat.silence(now, limit=100)
+        bounded.know(items)
     # the first 100 hosts by name are read (alive, gone, s000..s097): 98 silent, the rest unread
     assert bounded.truncated and sum(bounded.is_silent(i) for i in items) == 98
-
-
-def _count_batch_gets():
-    import collections
-    from chalicelib.hosts import beat
-    calls = collections.Counter()
-    beat.Beat._get_connection().connection.client.meta.events.register(
-        "before-call.dynamodb", lambda model, **_: calls.update([model.name]))
-    return calls
-

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.support.calls import dynamodb_calls
 from tests.support.sandbox import (SandboxHost, ci_upload, events_of, host_row, project_body,
                             project_view, stored_release, stored_reports, wait_for)
 
@@ -281,23 +282,11 @@ def test_pruning_keeps_the_newest_releases(live, make_host):
 
 # --- the hot path: what a no-op poll costs ----------------------------------------------------
 
-def _count_dynamodb_calls():
-    """Every DynamoDB request the app makes, by operation name (botocore's before-call event)."""
+def _dynamodb_calls():
+    """Every DynamoDB request of fabu's tables' models, by operation name."""
+    from chalicelib.hosts.beat import Beat
     from chalicelib.models import ALL_MODELS
-    calls, clients = [], {}
-    for model in ALL_MODELS:
-        client = model._get_connection().connection.client
-        clients[id(client)] = client
-
-    def count(model, **kwargs):
-        calls.append(model.name)
-    for client in clients.values():
-        client.meta.events.register("before-call.dynamodb", count)
-
-    def stop():
-        for client in clients.values():
-            client.meta.events.unregister("before-call.dynamodb", count)
-    return calls, stop
+    return dynamodb_calls((*ALL_MODELS, Beat))
 
 
 def test_noop_poll_through_the_route_is_one_query_and_no_write(api, signed_client):
@@ -313,11 +302,8 @@ def test_noop_poll_through_the_route_is_one_query_and_no_write(api, signed_clien
         assert client.post(f"/api/v1/{host}/report", {
             "project": "shop", "version": "1.0.0", "deploy_id": deploy_id, "phase": phase,
             "status": "ok", "exit_code": 0, "output": "", "running_version": "1.0.0"}).status == 200
-    calls, stop = _count_dynamodb_calls()
-    try:
+    with _dynamodb_calls() as calls:
         assert client.get("/api/v1/" + host).status == 204
-    finally:
-        stop()
     assert calls == ["Query"]
 
 
