@@ -3,6 +3,10 @@ import json
 import logging
 import os
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,3 +36,25 @@ def environment(prefix="fabubench"):
     server.start()
     os.environ["AWS_ENDPOINT_URL"] = "http://127.0.0.1:%d" % port
     return server
+
+
+def server_process(module: str = "moto.server") -> subprocess.Popen | None:
+    """An AWS emulator (``moto.server``, or the suite's ``tests.support.emulator``) in its own
+    process, so the bench's CPU time is fabu's alone and no GIL is shared with it, with
+    ``AWS_ENDPOINT_URL`` pointed at it; None when ``AWS_ENDPOINT_URL`` already names one."""
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return None
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", module, "-H", "127.0.0.1", "-p", str(port)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
+            os.environ["AWS_ENDPOINT_URL"] = url
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"the emulator ({module}) did not start")
+

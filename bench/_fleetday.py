@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import os
-import subprocess
 import sys
 import time
 import urllib.request
@@ -284,24 +283,9 @@ class _Day:
         self.jobs["gb_seconds"] += billed_seconds(cpu, n, MEMORY_MB["jobs"]) * MEMORY_MB["jobs"] / 1024
 
 
-def _moto_process():
-    """moto's server in its own process, so this process's CPU time is fabu's alone."""
-    port = _benchenv._free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(endpoint + "/moto-api/", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
-    return proc
-
-
 def simulate(n_hosts, hours):
-    moto = _moto_process()
+    os.environ.pop("AWS_ENDPOINT_URL", None)  # always its own server: its CPU time is not ours
+    moto = _benchenv.server_process()
     _benchenv.environment(prefix="fabu")  # the stage config's prefix (the ticker applies it)
     os.environ["FABU_LOCAL_SIGV4"] = "0"  # API Gateway's IAM authorizer has checked the caller
     os.environ.setdefault("FABU_TICK_BUDGET_SECONDS", "40")

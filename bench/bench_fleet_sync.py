@@ -23,7 +23,6 @@ sync of one project (everything joins, bounded by ``FABU_FLEET_MAX_CHANGES``).
 """
 import datetime
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -139,22 +138,7 @@ def _writes_counter():
 def _emulator() -> subprocess.Popen | None:
     """moto's server in its own process (DynamoDB is remote on AWS too: no GIL shared with the
     sync), unless ``AWS_ENDPOINT_URL`` names one."""
-    if os.environ.get("AWS_ENDPOINT_URL"):
-        return None
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
-            os.environ["AWS_ENDPOINT_URL"] = url
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("moto's server did not start")
+    return _benchenv.server_process("moto.server")
 
 
 def main() -> int:

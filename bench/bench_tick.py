@@ -40,12 +40,10 @@ import concurrent.futures
 import datetime
 import math
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 
 import _benchenv
 
@@ -178,23 +176,7 @@ def _simulate(durations, start, lanes):
 def _emulator() -> subprocess.Popen | None:
     """The suite's emulator in its own process (no GIL shared with the drivers), unless
     ``AWS_ENDPOINT_URL`` names one."""
-    if os.environ.get("AWS_ENDPOINT_URL"):
-        return None
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "tests.support.emulator", "-H", "127.0.0.1",
-                             "-p", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
-            os.environ["AWS_ENDPOINT_URL"] = url
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("the emulator did not start")
+    return _benchenv.server_process("tests.support.emulator")
 
 
 def fan_out():
