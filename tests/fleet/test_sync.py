@@ -5,10 +5,11 @@ the API; ``tick`` is the minute tick (``rollout.tick.run``), which runs the sync
 What is checked is what an operator sees: the host items the API lists, the events, the tick's
 outcome, and — for "cheap when nothing changed" — the DynamoDB writes a steady tick makes.
 """
-import contextlib
+import json
 
 from chalicelib.states import HostStatus
 from tests.fleet.conftest import fleet_project, items_of, sweep_failing
+from tests.support.calls import dynamodb_calls
 from tests.support.fleet import events_of, ready_release, rollout_of, tick
 
 
@@ -19,25 +20,16 @@ def _create(api, name, fleet, **overrides):
     return response.json
 
 
-@contextlib.contextmanager
+_WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
+
+
 def _hosts_table_writes():
     """Every write request to the hosts table (host items and the stored member sets)."""
     from chalicelib.models import FleetShard, HostState
-    writes = []
 
-    def count(model, params, **_):
-        if model.name in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem",
-                          "TransactWriteItems") and b"-hosts" in (params.get("body") or b""):
-            writes.append(model.name)
-    clients = {id(c): c for c in (m._get_connection().connection.client
-                                  for m in (HostState, FleetShard))}
-    for client in clients.values():
-        client.meta.events.register("before-call.dynamodb", count)
-    try:
-        yield writes
-    finally:
-        for client in clients.values():
-            client.meta.events.unregister("before-call.dynamodb", count)
+    def hosts_write(operation, params):
+        return operation if operation in _WRITES and "-hosts" in json.dumps(params, default=str) else None
+    return dynamodb_calls((HostState, FleetShard), hosts_write)
 
 
 def test_members_join_leave_and_rejoin_with_an_event_each(api, cloud, fleet_tag):

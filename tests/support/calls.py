@@ -3,7 +3,7 @@
 ``dynamodb_calls(models)`` hooks botocore's ``before-parameter-build`` event on the models'
 clients for the length of a ``with`` block and collects one entry per request: the operation
 name, or what ``what(operation, params)`` makes of it (``params``: the request's parameters,
-e.g. its ``Key``). The hooks are removed when the block ends, whatever happens in it.
+e.g. its ``Key``; None leaves the request out). The hooks are removed when the block ends, whatever happens in it.
 """
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
@@ -21,7 +21,9 @@ def dynamodb_calls(models: Iterable, what: Callable[[str, dict], object] = _oper
     calls: list = []
 
     def count(model, params, **kwargs):
-        calls.append(what(model.name, params))
+        entry = what(model.name, params)
+        if entry is not None:
+            calls.append(entry)
     for client in clients.values():
         client.meta.events.register("before-parameter-build.dynamodb", count)
     try:
